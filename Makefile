@@ -1,0 +1,46 @@
+# The verbs a person types. Every target installs what it needs first.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+
+.PHONY: install test unit lint demo schema services-up services-down services-status bench bench-quick clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+test: install services-up
+	$(BIN)/pytest
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+services-up: install
+	services/ctl up
+
+services-down:
+	services/ctl down
+
+services-status:
+	services/ctl status
+
+schema: install services-up
+	$(BIN)/kafka2cassandra schema --replication-factor 1
+
+demo: install services-up
+	@echo "make demo: coming with the daemons"
+
+bench: install services-up
+	@echo "make bench: coming"
+
+clean:
+	rm -rf $(VENV) build src/*.egg-info

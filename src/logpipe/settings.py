@@ -1,0 +1,328 @@
+"""Every setting of both daemons, defined once: its flag, its environment variable, its default.
+
+The CLI builds click options from these definitions (``options(...)``), the operator's
+guide lists them (``all_settings()``), and tests check one against the other, so a
+flag, its variable and its documented default cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configurable value: ``--flag`` / ``ENV_VAR`` / default."""
+
+    name: str
+    flag: str
+    env: str
+    default: Any
+    help: str
+    type: Any = str
+    secret: bool = False
+    multiple: bool = False
+    is_flag: bool = False
+
+    def option(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """A click option for this setting (the variable appears in ``--help``)."""
+        kwargs: dict[str, Any] = {
+            "envvar": self.env,
+            "help": self.help,
+            "show_envvar": True,
+            "show_default": not self.secret and self.default not in (None, ""),
+        }
+        if self.is_flag:
+            kwargs["is_flag"] = True
+            kwargs["default"] = bool(self.default)
+        else:
+            kwargs["default"] = self.default
+            kwargs["type"] = self.type
+            kwargs["multiple"] = self.multiple
+        return click.option(self.flag, self.name, **kwargs)
+
+
+_REGISTRY: dict[str, Setting] = {}
+
+
+def define(name: str, flag: str, env: str, default: Any, help: str, **extra: Any) -> Setting:
+    """Register a setting; a name, flag or variable may be defined only once."""
+    setting = Setting(name=name, flag=flag, env=env, default=default, help=help, **extra)
+    for other in _REGISTRY.values():
+        if other.name == name or other.flag == flag or other.env == env:
+            raise ValueError(f"setting defined twice: {name} / {flag} / {env}")
+    _REGISTRY[name] = setting
+    return setting
+
+
+def all_settings() -> list[Setting]:
+    """Every defined setting, in definition order."""
+    return list(_REGISTRY.values())
+
+
+def options(*settings: Setting) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a click command with the options of these settings, in this order."""
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        for setting in reversed(settings):
+            func = setting.option()(func)
+        return func
+
+    return decorate
+
+
+def read_secret(value: str | None, path: str | None) -> str | None:
+    """A password given directly or in a file (a mounted Kubernetes Secret).
+
+    The file wins when both are given; one trailing newline is removed.
+    """
+    if path:
+        text = Path(path).read_text(encoding="utf-8")
+        return text[:-1] if text.endswith("\n") else text
+    return value or None
+
+
+def default_log_format() -> str:
+    """``text`` on a terminal, ``json`` everywhere else (pods, systemd, files)."""
+    return "text" if os.isatty(2) else "json"
+
+
+# --- shared by both daemons -----------------------------------------------------------
+
+BOOTSTRAP_SERVERS = define(
+    "bootstrap_servers",
+    "--bootstrap-servers",
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "127.0.0.1:9092",
+    "Kafka brokers, host:port, comma separated.",
+)
+TOPIC = define("topic", "--topic", "KAFKA_TOPIC", "www_logs", "Kafka topic of the log envelopes.")
+CONTACT_POINTS = define(
+    "contact_points",
+    "--contact-points",
+    "CASSANDRA_CONTACT_POINTS",
+    "127.0.0.1",
+    "Cassandra nodes, host or host:port, comma separated.",
+)
+KEYSPACE = define(
+    "keyspace", "--keyspace", "CASSANDRA_KEYSPACE", "admintome", "Cassandra keyspace."
+)
+LOG_LEVEL = define(
+    "log_level",
+    "--log-level",
+    "LOG_LEVEL",
+    "info",
+    "Log level.",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+)
+LOG_FORMAT = define(
+    "log_format",
+    "--log-format",
+    "LOG_FORMAT",
+    None,
+    "Log format: json, or text (default: text on a terminal, json otherwise).",
+    type=click.Choice(["json", "text"], case_sensitive=False),
+)
+METRICS_PORT = define(
+    "metrics_port",
+    "--metrics-port",
+    "METRICS_PORT",
+    None,
+    "Serve Prometheus /metrics and /healthz, /readyz on this port (default: off).",
+    type=int,
+)
+SHUTDOWN_TIMEOUT = define(
+    "shutdown_timeout",
+    "--shutdown-timeout",
+    "SHUTDOWN_TIMEOUT",
+    20.0,
+    "Seconds allowed for a clean stop after SIGTERM/SIGINT.",
+    type=float,
+)
+
+# Kafka security
+KAFKA_SECURITY_PROTOCOL = define(
+    "kafka_security_protocol",
+    "--kafka-security-protocol",
+    "KAFKA_SECURITY_PROTOCOL",
+    None,
+    "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (default: derived from the options below).",
+    type=click.Choice(["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"], case_sensitive=False),
+)
+KAFKA_SASL_MECHANISM = define(
+    "kafka_sasl_mechanism",
+    "--kafka-sasl-mechanism",
+    "KAFKA_SASL_MECHANISM",
+    None,
+    "SASL mechanism.",
+    type=click.Choice(["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"], case_sensitive=False),
+)
+KAFKA_SASL_USERNAME = define(
+    "kafka_sasl_username", "--kafka-sasl-username", "KAFKA_SASL_USERNAME", None, "SASL user."
+)
+KAFKA_SASL_PASSWORD = define(
+    "kafka_sasl_password",
+    "--kafka-sasl-password",
+    "KAFKA_SASL_PASSWORD",
+    None,
+    "SASL password.",
+    secret=True,
+)
+KAFKA_SASL_PASSWORD_FILE = define(
+    "kafka_sasl_password_file",
+    "--kafka-sasl-password-file",
+    "KAFKA_SASL_PASSWORD_FILE",
+    None,
+    "File holding the SASL password (e.g. a mounted Secret).",
+)
+KAFKA_CA_FILE = define(
+    "kafka_ca_file",
+    "--kafka-ca-file",
+    "KAFKA_CA_FILE",
+    None,
+    "PEM CA bundle to verify the brokers (turns TLS on).",
+)
+KAFKA_CERT_FILE = define(
+    "kafka_cert_file", "--kafka-cert-file", "KAFKA_CERT_FILE", None, "PEM client certificate."
+)
+KAFKA_KEY_FILE = define(
+    "kafka_key_file", "--kafka-key-file", "KAFKA_KEY_FILE", None, "PEM client private key."
+)
+
+# Cassandra security
+CASSANDRA_USERNAME = define(
+    "cassandra_username", "--cassandra-username", "CASSANDRA_USERNAME", None, "Cassandra user."
+)
+CASSANDRA_PASSWORD = define(
+    "cassandra_password",
+    "--cassandra-password",
+    "CASSANDRA_PASSWORD",
+    None,
+    "Cassandra password.",
+    secret=True,
+)
+CASSANDRA_PASSWORD_FILE = define(
+    "cassandra_password_file",
+    "--cassandra-password-file",
+    "CASSANDRA_PASSWORD_FILE",
+    None,
+    "File holding the Cassandra password.",
+)
+CASSANDRA_CA_FILE = define(
+    "cassandra_ca_file",
+    "--cassandra-ca-file",
+    "CASSANDRA_CA_FILE",
+    None,
+    "PEM CA bundle to verify Cassandra (turns client TLS on).",
+)
+CASSANDRA_CERT_FILE = define(
+    "cassandra_cert_file",
+    "--cassandra-cert-file",
+    "CASSANDRA_CERT_FILE",
+    None,
+    "PEM client certificate for Cassandra.",
+)
+CASSANDRA_KEY_FILE = define(
+    "cassandra_key_file",
+    "--cassandra-key-file",
+    "CASSANDRA_KEY_FILE",
+    None,
+    "PEM client private key for Cassandra.",
+)
+
+COMMON = (LOG_LEVEL, LOG_FORMAT, METRICS_PORT)
+KAFKA = (
+    BOOTSTRAP_SERVERS,
+    TOPIC,
+    KAFKA_SECURITY_PROTOCOL,
+    KAFKA_SASL_MECHANISM,
+    KAFKA_SASL_USERNAME,
+    KAFKA_SASL_PASSWORD,
+    KAFKA_SASL_PASSWORD_FILE,
+    KAFKA_CA_FILE,
+    KAFKA_CERT_FILE,
+    KAFKA_KEY_FILE,
+)
+CASSANDRA = (
+    CONTACT_POINTS,
+    KEYSPACE,
+    CASSANDRA_USERNAME,
+    CASSANDRA_PASSWORD,
+    CASSANDRA_PASSWORD_FILE,
+    CASSANDRA_CA_FILE,
+    CASSANDRA_CERT_FILE,
+    CASSANDRA_KEY_FILE,
+)
+
+
+@dataclass(frozen=True)
+class KafkaConnection:
+    """Where Kafka is and how to authenticate; the password never shows in repr."""
+
+    bootstrap_servers: str = BOOTSTRAP_SERVERS.default
+    security_protocol: str | None = None
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    @classmethod
+    def from_options(cls, opts: dict[str, Any]) -> KafkaConnection:
+        """Build from the click keyword arguments of the KAFKA settings."""
+        return cls(
+            bootstrap_servers=opts["bootstrap_servers"],
+            security_protocol=opts.get("kafka_security_protocol"),
+            sasl_mechanism=opts.get("kafka_sasl_mechanism"),
+            sasl_username=opts.get("kafka_sasl_username"),
+            sasl_password=read_secret(
+                opts.get("kafka_sasl_password"), opts.get("kafka_sasl_password_file")
+            ),
+            ca_file=opts.get("kafka_ca_file"),
+            cert_file=opts.get("kafka_cert_file"),
+            key_file=opts.get("kafka_key_file"),
+        )
+
+    def protocol(self) -> str:
+        """The security protocol: as given, or implied by SASL and TLS options."""
+        if self.security_protocol:
+            return self.security_protocol.upper()
+        tls = bool(self.ca_file or self.cert_file)
+        if self.sasl_mechanism:
+            return "SASL_SSL" if tls else "SASL_PLAINTEXT"
+        return "SSL" if tls else "PLAINTEXT"
+
+
+@dataclass(frozen=True)
+class CassandraConnection:
+    """Where Cassandra is and how to authenticate; the password never shows in repr."""
+
+    contact_points: str = CONTACT_POINTS.default
+    keyspace: str = KEYSPACE.default
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    @classmethod
+    def from_options(cls, opts: dict[str, Any]) -> CassandraConnection:
+        """Build from the click keyword arguments of the CASSANDRA settings."""
+        return cls(
+            contact_points=opts["contact_points"],
+            keyspace=opts["keyspace"],
+            username=opts.get("cassandra_username"),
+            password=read_secret(
+                opts.get("cassandra_password"), opts.get("cassandra_password_file")
+            ),
+            ca_file=opts.get("cassandra_ca_file"),
+            cert_file=opts.get("cassandra_cert_file"),
+            key_file=opts.get("cassandra_key_file"),
+        )
