@@ -1,0 +1,100 @@
+"""Session fixtures shared by every test.
+
+The service fixtures use the local Apache Kafka and Apache Cassandra of services/: the
+running pair if there is one, else they start it once (`services/ctl up`) and stop at the
+end of the session only what this session started. Unit tests never ask for them, so they
+never start a server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CTL = ROOT / "services" / "ctl"
+HOST = "127.0.0.1"
+
+
+def _port(variable: str, default: int) -> int:
+    value = os.environ.get(variable, "").strip()
+    return int(value) if value else default
+
+
+def run_ctl(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> dict:
+    """Run services/ctl with --json and return what it printed; fail the test on error."""
+    result = subprocess.run(
+        [sys.executable, str(CTL), "--json", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"services/ctl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}",
+            pytrace=False,
+        )
+    lines = result.stdout.strip().splitlines()
+    return json.loads(lines[-1]) if lines else {}
+
+
+@pytest.fixture(scope="session")
+def local_services() -> Iterator[dict]:
+    """The local Kafka + Cassandra pair, ready; stops at the end only what it started."""
+    outcome = run_ctl("up")
+    yield outcome
+    started = outcome.get("started", [])
+    if set(started) == {"kafka", "cassandra"}:
+        run_ctl("down")
+    else:
+        for name in started:
+            run_ctl(f"stop-{name}")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(local_services: dict) -> str:
+    """Bootstrap servers of the local Kafka: "127.0.0.1:9092" unless LOGPIPE_KAFKA_PORT moves it."""
+    return f"{HOST}:{_port('LOGPIPE_KAFKA_PORT', 9092)}"
+
+
+@pytest.fixture(scope="session")
+def cassandra_contact_points(local_services: dict) -> str:
+    """Contact points of the local Cassandra: "127.0.0.1", or "127.0.0.1:PORT" if moved."""
+    port = _port("LOGPIPE_CASSANDRA_PORT", 9042)
+    return HOST if port == 9042 else f"{HOST}:{port}"
+
+
+@pytest.fixture(scope="session")
+def cassandra_port(local_services: dict) -> int:
+    """Native (CQL) port of the local Cassandra."""
+    return _port("LOGPIPE_CASSANDRA_PORT", 9042)
+
+
+@pytest.fixture(scope="session")
+def unique_name() -> Callable[[str], str]:
+    """A function making names no other test (or test run) uses.
+
+    The result is lowercase letters, digits and underscores, starts with a letter and has at
+    most 48 characters, so it is valid as a Kafka topic, a Cassandra keyspace and a group id.
+    """
+    run = uuid.uuid4().hex[:6]
+    counter = iter(range(1, 10**9))
+
+    def make(prefix: str = "t") -> str:
+        clean = re.sub(r"[^a-z0-9_]+", "_", prefix.lower()).strip("_") or "t"
+        if not clean[0].isalpha():
+            clean = "t_" + clean
+        suffix = f"_{run}_{next(counter)}"
+        return clean[: 48 - len(suffix)] + suffix
+
+    return make
