@@ -261,6 +261,100 @@ CASSANDRA = (
 )
 
 
+# --- logs2kafka: following files and producing ---------------------------------------
+
+STATE_DIR = define(
+    "state_dir",
+    "--state-dir",
+    "LOGS2KAFKA_STATE_DIR",
+    None,
+    "Directory of the file checkpoints (default: /var/lib/logs2kafka if writable, "
+    "else ~/.local/state/logs2kafka).",
+)
+FROM_BEGINNING = define(
+    "from_beginning",
+    "--from-beginning",
+    "LOGS2KAFKA_FROM_BEGINNING",
+    False,
+    "Read files without a checkpoint from their start (default: from their end).",
+    is_flag=True,
+)
+PARTIAL_LINE_TIMEOUT = define(
+    "partial_line_timeout",
+    "--partial-line-timeout",
+    "LOGS2KAFKA_PARTIAL_LINE_TIMEOUT",
+    5.0,
+    "Seconds a rotated file's last line may stay without a newline before it is shipped.",
+    type=float,
+)
+KAFKA_CLIENT = define(
+    "kafka_client",
+    "--kafka-client",
+    "LOGS2KAFKA_KAFKA_CLIENT",
+    "kafka-python",
+    "Kafka client library: kafka-python, or confluent (pip install 'logpipe[fast]').",
+    type=click.Choice(["kafka-python", "confluent"]),
+)
+COMPRESSION = define(
+    "compression",
+    "--compression",
+    "LOGS2KAFKA_COMPRESSION",
+    "lz4",
+    "Compression of the Kafka batches.",
+    type=click.Choice(["lz4", "zstd", "gzip", "snappy", "none"]),
+)
+LINGER_MS = define(
+    "linger_ms",
+    "--linger-ms",
+    "LOGS2KAFKA_LINGER_MS",
+    20,
+    "Milliseconds a batch may wait to fill before it is sent.",
+    type=click.IntRange(min=0),
+)
+BATCH_SIZE = define(
+    "batch_size",
+    "--batch-size",
+    "LOGS2KAFKA_BATCH_SIZE",
+    256 * 1024,
+    "Largest batch per partition, in bytes.",
+    type=click.IntRange(min=1),
+)
+MAX_IN_FLIGHT = define(
+    "max_in_flight",
+    "--max-in-flight",
+    "LOGS2KAFKA_MAX_IN_FLIGHT",
+    5,
+    "Produce requests in flight per broker (1-5 keeps the idempotent order).",
+    type=click.IntRange(1, 5),
+)
+MAX_PENDING = define(
+    "max_pending",
+    "--max-pending",
+    "LOGS2KAFKA_MAX_PENDING",
+    20_000,
+    "Lines read but not yet acknowledged by Kafka; reading pauses at this bound.",
+    type=click.IntRange(min=1),
+)
+UNHEALTHY_AFTER = define(
+    "unhealthy_after",
+    "--unhealthy-after",
+    "LOGS2KAFKA_UNHEALTHY_AFTER",
+    60.0,
+    "Seconds Kafka may be unreachable before /healthz fails.",
+    type=float,
+)
+DRY_RUN = define(
+    "dry_run",
+    "--dry-run",
+    "LOGS2KAFKA_DRY_RUN",
+    False,
+    "Print the envelopes on stdout instead of producing them (no checkpoint moves).",
+    is_flag=True,
+)
+
+PRODUCER = (KAFKA_CLIENT, COMPRESSION, LINGER_MS, BATCH_SIZE, MAX_IN_FLIGHT, MAX_PENDING)
+
+
 @dataclass(frozen=True)
 class KafkaConnection:
     """Where Kafka is and how to authenticate; the password never shows in repr."""
