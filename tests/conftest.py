@@ -49,6 +49,12 @@ def run_ctl(*args: str, env: dict[str, str] | None = None, timeout: float = 600)
 
 
 @pytest.fixture(scope="session")
+def services_ctl() -> Callable[..., dict]:
+    """services/ctl as a function: services_ctl("status", env=...) -> its JSON answer."""
+    return run_ctl
+
+
+@pytest.fixture(scope="session")
 def local_services() -> Iterator[dict]:
     """The local Kafka + Cassandra pair, ready; stops at the end only what it started."""
     outcome = run_ctl("up")
