@@ -1,0 +1,77 @@
+"""Which file is which: device + inode, confirmed by a fingerprint of the first bytes.
+
+Device and inode alone are not enough: once a rotated file is deleted, the filesystem may
+give its inode to the next new file, and a checkpoint keyed by inode would resume that new
+file at the old file's offset, skipping its first lines.  Content alone is not enough
+either (two files may start alike).  So a file is recognised by device + inode *and* by
+the hash of its first ``fp_len`` bytes.
+
+A log file starts empty and grows, so its first ``FINGERPRINT_BYTES`` are not all there
+at first.  The fingerprint therefore records its own length: it covers
+``min(size, FINGERPRINT_BYTES)`` bytes when taken, and a later check hashes the first
+``fp_len`` bytes of the file as it is now.  A file that merely grew passes (its old prefix
+is unchanged) and the fingerprint is then extended; a file whose beginning changed
+(truncated and rewritten, or a new file on a reused inode) fails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+FINGERPRINT_BYTES = 1024
+
+
+def digest(data: bytes) -> str:
+    """A short, stable hash of a file prefix (hex)."""
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+EMPTY_DIGEST = digest(b"")
+
+
+@dataclass(slots=True)
+class Fingerprint:
+    """Hash of the first ``length`` bytes of a file."""
+
+    length: int = 0
+    hash: str = EMPTY_DIGEST
+
+    @classmethod
+    def of_fd(cls, fd: int, limit: int = FINGERPRINT_BYTES) -> Fingerprint:
+        """Fingerprint the first ``min(size, limit)`` bytes of an open file."""
+        data = os.pread(fd, limit, 0)
+        return cls(len(data), digest(data))
+
+    def matches(self, fd: int) -> bool:
+        """Does the open file still start with the bytes this fingerprint was taken from?"""
+        if self.length == 0:
+            return True
+        data = os.pread(fd, self.length, 0)
+        return len(data) == self.length and digest(data) == self.hash
+
+    def refresh(self, fd: int, size: int, limit: int = FINGERPRINT_BYTES) -> bool:
+        """Check the file against this fingerprint and extend it while the file grows.
+
+        Returns False when the file no longer starts with the fingerprinted bytes (its
+        content was replaced); the fingerprint is then left unchanged.
+        """
+        if self.length >= limit or size <= self.length:
+            return size >= self.length and self.matches(fd)
+        data = os.pread(fd, limit, 0)
+        if len(data) < self.length or digest(data[: self.length]) != self.hash:
+            return False
+        self.length = len(data)
+        self.hash = digest(data)
+        return True
+
+
+def file_key(st: os.stat_result) -> tuple[int, int]:
+    """The (device, inode) pair naming a file while it exists."""
+    return (st.st_dev, st.st_ino)
+
+
+def make_file_id(dev: int, ino: int, fp: Fingerprint) -> str:
+    """A readable, stable identifier: ``<dev>:<inode>:<fingerprint>`` (hex)."""
+    return f"{dev:x}:{ino:x}:{fp.hash}"

@@ -1,0 +1,52 @@
+"""Which files to follow: the operator's paths and globs, expanded on every rescan."""
+
+from __future__ import annotations
+
+import glob
+import os
+import stat
+from collections.abc import Iterable, Sequence
+
+from logpipe.tail.identity import file_key
+
+# Rotated files compressed by logrotate also match broad globs such as ``access.log*``;
+# their bytes are not log lines, so they are never followed.
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".Z")
+
+
+def expand(patterns: Sequence[str]) -> list[str]:
+    """Every existing path matching the patterns, in a stable order, without duplicates.
+
+    A pattern without glob characters is returned as is if it exists, so a plain path
+    works even if its name contains ``[``.
+    """
+    seen: set[str] = set()
+    out: list[str] = []
+    for pattern in patterns:
+        expanded = os.path.expanduser(pattern)
+        if glob.has_magic(expanded):
+            matches: Iterable[str] = sorted(glob.glob(expanded))
+        else:
+            matches = [expanded] if os.path.lexists(expanded) else []
+        for path in matches:
+            if path not in seen and not path.endswith(COMPRESSED_SUFFIXES):
+                seen.add(path)
+                out.append(path)
+    return out
+
+
+def scan(patterns: Sequence[str]) -> dict[tuple[int, int], tuple[str, os.stat_result]]:
+    """Map (device, inode) -> (path, stat) for every regular file the patterns match.
+
+    The first path wins when two names lead to the same file (hard link, symlink).  A
+    file that vanishes between listing and stat is simply not there this time.
+    """
+    found: dict[tuple[int, int], tuple[str, os.stat_result]] = {}
+    for path in expand(patterns):
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode):
+            found.setdefault(file_key(st), (path, st))
+    return found

@@ -1,0 +1,199 @@
+"""Reading one open file: complete lines, bounded memory, truncation and partial lines.
+
+The reader owns a file descriptor and a small buffer.  It hands out only complete lines
+(ending in ``\\n``) together with the byte offset just after each newline, which is what a
+checkpoint may later record.  It reads in fixed chunks and stops as soon as the caller's
+line budget is reached, so memory stays at about one chunk plus one maximal line, however
+far behind the reader is.
+
+A line longer than ``max_line_bytes`` keeps only its first ``max_line_bytes`` bytes; the
+rest is read and dropped until its newline arrives, and the line is then handed out
+flagged ``truncated`` with its true end offset (so a checkpoint never points into the
+middle of a line).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from logpipe.tail.identity import Fingerprint
+
+
+@dataclass(slots=True)
+class Line:
+    """One line read from a followed file.
+
+    ``data`` is the line without its ``\\n`` (a ``\\r`` before it is kept: the parser
+    strips it); ``end_offset`` is the byte offset just after the newline, the position to
+    acknowledge once the line is delivered.
+    """
+
+    data: bytes
+    truncated: bool
+    file_id: str
+    path: str
+    end_offset: int
+
+
+class FileReader:
+    """One open file followed from an offset.  Not thread-safe; the ``Tailer`` drives it."""
+
+    def __init__(
+        self,
+        path: str,
+        fd: int,
+        st: os.stat_result,
+        file_id: str,
+        offset: int,
+        fingerprint: Fingerprint,
+        *,
+        max_line_bytes: int,
+        chunk_bytes: int,
+        now: float,
+        discard_first_line: bool = False,
+    ) -> None:
+        self.path = path
+        self.fd = fd
+        self.dev = st.st_dev
+        self.ino = st.st_ino
+        self.size = st.st_size
+        self.file_id = file_id
+        self.fp = fingerprint
+        self.max_line_bytes = max_line_bytes
+        self.chunk_bytes = chunk_bytes
+        self.read_pos = offset  # next byte to read from the file
+        self.buf = b""  # bytes read but not yet handed out, starting at buf_pos
+        self.buf_pos = offset
+        self.overflow = False  # current line is too long: buf holds its head, rest dropped
+        self.discard = discard_first_line  # current line started before us: drop it whole
+        self.skipped: list[int] = []  # end offsets of dropped fragments, for the tracker
+        self.current = True  # still found under one of the followed paths
+        self.rotated_at: float | None = None
+        self.last_data = now  # when bytes last arrived (monotonic)
+        self.at_eof = False
+
+    # -- state the follower asks about ------------------------------------------------------
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.dev, self.ino)
+
+    @property
+    def has_partial(self) -> bool:
+        """Bytes of an unfinished line are held (or being dropped)."""
+        return bool(self.buf) or self.overflow or self.discard
+
+    @property
+    def has_backlog(self) -> bool:
+        """Something can be read or handed out right now."""
+        return self.read_pos < self.size or b"\n" in self.buf
+
+    def refresh_size(self) -> os.stat_result:
+        st = os.fstat(self.fd)
+        self.size = st.st_size
+        return st
+
+    def content_replaced(self) -> bool:
+        """Was the file truncated or rewritten under us (copytruncate, ``> file``)?
+
+        Shrinking below what we read is truncation; a changed first-bytes fingerprint
+        catches a file that was truncated and already grew past our offset again.
+        """
+        if self.size < self.read_pos:
+            return True
+        return not self.fp.refresh(self.fd, self.size)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def read(self, out: list[Line], limit: int, now: float) -> None:
+        """Append complete lines to ``out`` until it holds ``limit`` lines or input runs dry."""
+        max_bytes = self.max_line_bytes
+        chunk_bytes = self.chunk_bytes
+        self.at_eof = False
+        while True:
+            if self.buf:
+                self._split(out, limit)
+            if len(out) >= limit:
+                return
+            # buf now holds at most one unfinished line: keep it bounded.
+            if len(self.buf) > max_bytes and not self.overflow:
+                self.buf = self.buf[:max_bytes]
+                self.overflow = True
+            chunk = os.pread(self.fd, chunk_bytes, self.read_pos)
+            if not chunk:
+                self.at_eof = True
+                return
+            chunk_start = self.read_pos
+            self.read_pos += len(chunk)
+            self.last_data = now
+            if self.read_pos > self.size:
+                self.size = self.read_pos
+            if self.overflow or self.discard:
+                nl = chunk.find(b"\n")
+                if nl < 0:
+                    continue  # still inside the long or foreign line: drop the chunk
+                end = chunk_start + nl + 1
+                if self.discard:
+                    self.skipped.append(end)
+                    self.discard = False
+                else:
+                    out.append(Line(self.buf, True, self.file_id, self.path, end))
+                    self.overflow = False
+                self.buf = chunk[nl + 1 :]
+                self.buf_pos = end
+            elif self.buf:
+                self.buf += chunk
+            else:
+                self.buf = chunk
+                self.buf_pos = chunk_start
+
+    def _split(self, out: list[Line], limit: int) -> None:
+        room = limit - len(out)
+        if room <= 0:
+            return
+        pieces = self.buf.split(b"\n", room)
+        rest = pieces.pop()  # the unfinished line, or what the budget left unsplit
+        if not pieces:
+            return
+        max_bytes = self.max_line_bytes
+        file_id, path = self.file_id, self.path
+        off = self.buf_pos
+        append = out.append
+        for piece in pieces:
+            off += len(piece) + 1
+            if len(piece) > max_bytes:
+                append(Line(piece[:max_bytes], True, file_id, path, off))
+            else:
+                append(Line(piece, False, file_id, path, off))
+        self.buf = rest
+        self.buf_pos = off
+
+    def flush_partial(self, out: list[Line]) -> None:
+        """Hand out the unfinished last line as it is (the file will not complete it)."""
+        if self.discard:
+            self.skipped.append(self.read_pos)
+            self.discard = False
+        elif self.buf or self.overflow:
+            data = self.buf[: self.max_line_bytes]
+            truncated = self.overflow or len(self.buf) > self.max_line_bytes
+            out.append(Line(data, truncated, self.file_id, self.path, self.read_pos))
+            self.overflow = False
+        self.buf = b""
+        self.buf_pos = self.read_pos
+
+    def restart(self, file_id: str, fingerprint: Fingerprint) -> None:
+        """Follow the file again from offset 0 under a new identity (its content changed)."""
+        self.file_id = file_id
+        self.fp = fingerprint
+        self.read_pos = 0
+        self.buf = b""
+        self.buf_pos = 0
+        self.overflow = False
+        self.discard = False
+        self.at_eof = False
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
