@@ -354,6 +354,41 @@ DRY_RUN = define(
 
 PRODUCER = (KAFKA_CLIENT, COMPRESSION, LINGER_MS, BATCH_SIZE, MAX_IN_FLIGHT, MAX_PENDING)
 
+# --- reading Apache log lines (logs2kafka tail, ship, parse) --------------------------
+
+FORMAT = define(
+    "format",
+    "--format",
+    "LOGS2KAFKA_FORMAT",
+    "combined",
+    "Apache LogFormat of the lines: common, combined, vhost_combined, combinedio, error, "
+    "or a LogFormat string.",
+)
+SOURCE = define(
+    "source",
+    "--source",
+    "LOGS2KAFKA_SOURCE",
+    None,
+    "log.source of the envelopes and the Kafka key (default: this host's name).",
+)
+TYPE = define(
+    "type",
+    "--type",
+    "LOGS2KAFKA_TYPE",
+    None,
+    "log.type of the envelopes (default: www_access, www_error for --format error).",
+)
+MAX_LINE_BYTES = define(
+    "max_line_bytes",
+    "--max-line-bytes",
+    "LOGS2KAFKA_MAX_LINE_BYTES",
+    256 * 1024,
+    "Longer lines are cut to this many bytes and flagged truncated.",
+    type=click.IntRange(min=1),
+)
+
+PARSING = (FORMAT, SOURCE, TYPE, MAX_LINE_BYTES)
+
 
 @dataclass(frozen=True)
 class KafkaConnection:
