@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,59 @@ def unique_name() -> Callable[[str], str]:
         return clean[: 48 - len(suffix)] + suffix
 
     return make
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports that nothing listens on right now (the kernel picks them)."""
+    sockets = []
+    for _ in range(count):
+        sock = socket.socket()
+        sock.bind((HOST, 0))
+        sockets.append(sock)
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+@dataclass
+class ServicePair:
+    """A Kafka + Cassandra pair of a test's own: its ports, its folder, its services/ctl."""
+
+    env: dict[str, str]
+    kafka_port: int
+    cassandra_port: int
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"{HOST}:{self.kafka_port}"
+
+    @property
+    def cassandra_contact_points(self) -> str:
+        return f"{HOST}:{self.cassandra_port}"
+
+    def ctl(self, *args: str) -> dict:
+        """services/ctl for this pair, e.g. pair.ctl("up"), pair.ctl("stop-kafka")."""
+        return run_ctl(*args, env=self.env)
+
+
+@pytest.fixture
+def separate_services(tmp_path: Path) -> Iterator[ServicePair]:
+    """A pair apart from the shared one, for tests that stop and start servers (faults).
+
+    Not started: the test calls pair.ctl("up") (about 10 s, 1.5 GiB of memory). Whatever
+    the test did, everything of this pair is stopped at the end.
+    """
+    kafka, controller, cql, storage, ssl_storage = free_ports(5)
+    env = {
+        **os.environ,
+        "LOGPIPE_SERVICES_DIR": str(tmp_path / "services"),
+        "LOGPIPE_KAFKA_PORT": str(kafka),
+        "LOGPIPE_KAFKA_CONTROLLER_PORT": str(controller),
+        "LOGPIPE_CASSANDRA_PORT": str(cql),
+        "LOGPIPE_CASSANDRA_STORAGE_PORT": str(storage),
+        "LOGPIPE_CASSANDRA_SSL_STORAGE_PORT": str(ssl_storage),
+    }
+    pair = ServicePair(env=env, kafka_port=kafka, cassandra_port=cql)
+    yield pair
+    pair.ctl("down")
