@@ -24,7 +24,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
@@ -125,8 +125,8 @@ def event_timeuuid(when: datetime, topic: str, partition: int, offset: int) -> u
 
 def timeuuid_datetime(value: uuid.UUID) -> datetime:
     """The time held by a version-1 UUID (what CQL ``toTimestamp`` returns), in UTC."""
-    ticks = value.time - _UUID_EPOCH_OFFSET
-    return datetime.fromtimestamp(ticks / _SUBSECOND_UNITS, tz=UTC)
+    seconds, units = divmod(value.time - _UUID_EPOCH_OFFSET, _SUBSECOND_UNITS)
+    return datetime.fromtimestamp(seconds, tz=UTC) + timedelta(microseconds=units // 10)
 
 
 # --- errors ----------------------------------------------------------------------------
