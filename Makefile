@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install test unit lint demo schema services-up services-down services-status bench bench-quick clean
+.PHONY: install test unit lint demo schema services-up services-down services-status bench bench-quick clean docs
 
 install: $(STAMP)
 
@@ -41,6 +41,10 @@ demo: install services-up
 
 bench: install services-up
 	@echo "make bench: coming"
+
+# The settings table of the operator's guide, generated from the code.
+docs: install
+	$(BIN)/python -m logpipe.settings_doc docs/settings.md
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
