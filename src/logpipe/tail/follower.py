@@ -264,6 +264,7 @@ class Tailer:
         """Decide where to start reading a newly opened file and register it."""
         discard = False
         with self._lock:
+            followed_before = bool(self.store.by_path(path))
             entry = self._matching_checkpoint(fd, st, path)
             if entry is not None and entry.offset <= st.st_size:
                 fp = Fingerprint(entry.fp_len, entry.fp_hash)
@@ -279,7 +280,7 @@ class Tailer:
                     offset, reason = 0, "new file, reading from the start"
                 elif self.from_beginning:
                     offset, reason = 0, "reading from the start"
-                elif self.store.by_path(path):
+                elif followed_before:
                     offset, reason = 0, "replaced since checkpoint, reading from the start"
                 else:
                     offset, discard = self._end_of_last_line(fd, st.st_size)

@@ -1,0 +1,157 @@
+"""Checkpoint store (atomic, crash-safe) and AckTracker (contiguous acknowledgement)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from logpipe.checkpoint import STATE_FILE, AckTracker, Checkpoint, CheckpointStore
+
+
+def entry(file_id: str = "1:2:abc", offset: int = 10, path: str = "/var/log/a.log") -> Checkpoint:
+    return Checkpoint(file_id, path, 1, 2, 5, "abc", offset)
+
+
+# -- AckTracker ------------------------------------------------------------------------------
+
+
+def test_in_order_acks_advance_one_by_one():
+    t = AckTracker(100)
+    for end in (110, 120, 130):
+        t.sent(end)
+    assert t.committed == 100
+    assert t.ack(110) and t.committed == 110
+    assert t.ack(120) and t.committed == 120
+    assert t.ack(130) and t.committed == 130
+    assert t.pending == 0 and t.in_flight == 0
+
+
+def test_out_of_order_acks_wait_for_the_gap():
+    t = AckTracker(0)
+    for end in (10, 20, 30, 40):
+        t.sent(end)
+    assert not t.ack(30)
+    assert not t.ack(40)
+    assert t.committed == 0
+    assert t.ack(10) and t.committed == 10
+    assert t.ack(20) and t.committed == 40  # jumps over the already acknowledged 30 and 40
+    assert t.pending == 0
+
+
+def test_unknown_and_repeated_acks_are_ignored():
+    t = AckTracker(0)
+    t.sent(10)
+    t.sent(20)
+    assert not t.ack(15)  # never sent
+    assert t.ack(10)
+    assert not t.ack(10)  # repeated
+    assert t.committed == 10 and t.pending == 1
+
+
+def test_skipped_positions_commit_when_reached():
+    t = AckTracker(0)
+    t.skip(5)  # nothing pending before it: commits at once
+    assert t.committed == 5
+    t.sent(10)
+    t.skip(15)
+    t.sent(20)
+    assert t.ack(10) and t.committed == 15
+    assert t.ack(20) and t.committed == 20
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=1, max_value=60), st.randoms(use_true_random=False))
+def test_committed_is_always_the_longest_acknowledged_prefix(n: int, rnd: random.Random):
+    ends = [10 * (i + 1) for i in range(n)]
+    t = AckTracker(0)
+    for end in ends:
+        t.sent(end)
+    order = ends[:]
+    rnd.shuffle(order)
+    acked: set[int] = set()
+    for end in order:
+        t.ack(end)
+        acked.add(end)
+        prefix = 0
+        for e in ends:
+            if e not in acked:
+                break
+            prefix = e
+        assert t.committed == prefix
+    assert t.committed == ends[-1] and t.pending == 0
+
+
+# -- CheckpointStore -------------------------------------------------------------------------
+
+
+def test_round_trip(tmp_path):
+    store = CheckpointStore(tmp_path)
+    store.put(entry("a", 10))
+    store.put(entry("b", 20, "/var/log/b.log"))
+    assert store.save()
+    again = CheckpointStore(tmp_path)
+    assert len(again) == 2
+    assert again.get("a").offset == 10
+    assert again.get("b").path == "/var/log/b.log"
+    assert [c.file_id for c in again.find(1, 2)] and again.by_path("/var/log/b.log")
+    payload = json.loads((tmp_path / STATE_FILE).read_text())
+    assert payload["version"] == 1 and {f["file_id"] for f in payload["files"]} == {"a", "b"}
+
+
+def test_save_writes_only_when_something_changed(tmp_path):
+    store = CheckpointStore(tmp_path)
+    store.put(entry())
+    assert store.save()
+    assert not store.save()
+    store.put(entry())  # same state again
+    assert not store.dirty and not store.save()
+    store.put(entry(offset=11))
+    assert store.save()
+    store.remove("1:2:abc")
+    assert store.save()
+    assert len(CheckpointStore(tmp_path)) == 0
+
+
+def test_stray_temp_file_from_a_crash_mid_write_is_ignored(tmp_path):
+    store = CheckpointStore(tmp_path)
+    store.put(entry(offset=42))
+    store.save()
+    # A crash after the temporary file was created and half written, before the rename.
+    stray = tmp_path / ".checkpoints-crash.tmp"
+    stray.write_bytes(b'{"version": 1, "files": [{"file_id": "1:2:abc", "offs')
+    again = CheckpointStore(tmp_path)
+    assert again.get("1:2:abc").offset == 42
+    assert not stray.exists()
+    assert [p.name for p in tmp_path.iterdir()] == [STATE_FILE]
+
+
+def test_failed_write_leaves_the_previous_state(tmp_path, monkeypatch):
+    store = CheckpointStore(tmp_path)
+    store.put(entry(offset=42))
+    store.save()
+    store.put(entry(offset=99))
+
+    def crash(src: str, dst: str) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        store.save()
+    monkeypatch.undo()
+    assert CheckpointStore(tmp_path).get("1:2:abc").offset == 42
+    assert store.dirty  # still to be written
+    assert store.save()
+    assert CheckpointStore(tmp_path).get("1:2:abc").offset == 99
+
+
+def test_unreadable_state_is_set_aside_not_fatal(tmp_path):
+    (tmp_path / STATE_FILE).write_text("{not json")
+    store = CheckpointStore(tmp_path)
+    assert len(store) == 0
+    aside = [p for p in tmp_path.iterdir() if p.name.startswith(STATE_FILE + ".corrupt-")]
+    assert len(aside) == 1 and aside[0].read_text() == "{not json"
