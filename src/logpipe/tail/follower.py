@@ -268,7 +268,7 @@ class Tailer:
             entry = self._matching_checkpoint(fd, st, path)
             if entry is not None and entry.offset <= st.st_size:
                 fp = Fingerprint(entry.fp_len, entry.fp_hash)
-                fp.refresh(fd, st.st_size, self.fingerprint_bytes)
+                fp = fp.refreshed(fd, st.st_size, self.fingerprint_bytes) or fp
                 file_id, offset = entry.file_id, entry.offset
                 reason = "resuming from checkpoint"
             else:
@@ -296,6 +296,7 @@ class Tailer:
                 fp,
                 max_line_bytes=self.max_line_bytes,
                 chunk_bytes=self.chunk_bytes,
+                fingerprint_bytes=self.fingerprint_bytes,
                 now=now,
                 discard_first_line=discard,
             )
@@ -352,8 +353,10 @@ class Tailer:
             except OSError:
                 continue
             fst = os.fstat(fd)
-            fp = Fingerprint(entry.fp_len, entry.fp_hash)
-            if file_key(fst) in self._readers or not fp.refresh(fd, fst.st_size):
+            fp = Fingerprint(entry.fp_len, entry.fp_hash).refreshed(
+                fd, fst.st_size, self.fingerprint_bytes
+            )
+            if file_key(fst) in self._readers or fp is None:
                 os.close(fd)
                 continue
             reader = FileReader(
@@ -365,6 +368,7 @@ class Tailer:
                 fp,
                 max_line_bytes=self.max_line_bytes,
                 chunk_bytes=self.chunk_bytes,
+                fingerprint_bytes=self.fingerprint_bytes,
                 now=now,
             )
             reader.current = False

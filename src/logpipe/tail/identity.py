@@ -31,9 +31,10 @@ def digest(data: bytes) -> str:
 EMPTY_DIGEST = digest(b"")
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Fingerprint:
-    """Hash of the first ``length`` bytes of a file."""
+    """Hash of the first ``length`` bytes of a file (immutable: replaced, never edited,
+    so another thread never sees a length paired with the wrong hash)."""
 
     length: int = 0
     hash: str = EMPTY_DIGEST
@@ -51,20 +52,18 @@ class Fingerprint:
         data = os.pread(fd, self.length, 0)
         return len(data) == self.length and digest(data) == self.hash
 
-    def refresh(self, fd: int, size: int, limit: int = FINGERPRINT_BYTES) -> bool:
-        """Check the file against this fingerprint and extend it while the file grows.
+    def refreshed(self, fd: int, size: int, limit: int = FINGERPRINT_BYTES) -> Fingerprint | None:
+        """Check the file against this fingerprint, extended while the file grows.
 
-        Returns False when the file no longer starts with the fingerprinted bytes (its
-        content was replaced); the fingerprint is then left unchanged.
+        Returns the (possibly longer) fingerprint, or None when the file no longer starts
+        with the fingerprinted bytes (its content was replaced).
         """
         if self.length >= limit or size <= self.length:
-            return size >= self.length and self.matches(fd)
+            return self if size >= self.length and self.matches(fd) else None
         data = os.pread(fd, limit, 0)
         if len(data) < self.length or digest(data[: self.length]) != self.hash:
-            return False
-        self.length = len(data)
-        self.hash = digest(data)
-        return True
+            return None
+        return Fingerprint(len(data), digest(data))
 
 
 def file_key(st: os.stat_result) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from logpipe.tail.identity import Fingerprint
+from logpipe.tail.identity import FINGERPRINT_BYTES, Fingerprint
 
 
 @dataclass(slots=True)
@@ -52,6 +52,7 @@ class FileReader:
         chunk_bytes: int,
         now: float,
         discard_first_line: bool = False,
+        fingerprint_bytes: int = FINGERPRINT_BYTES,
     ) -> None:
         self.path = path
         self.fd = fd
@@ -60,6 +61,7 @@ class FileReader:
         self.size = st.st_size
         self.file_id = file_id
         self.fp = fingerprint
+        self.fingerprint_bytes = fingerprint_bytes
         self.max_line_bytes = max_line_bytes
         self.chunk_bytes = chunk_bytes
         self.read_pos = offset  # next byte to read from the file
@@ -102,7 +104,11 @@ class FileReader:
         """
         if self.size < self.read_pos:
             return True
-        return not self.fp.refresh(self.fd, self.size)
+        fp = self.fp.refreshed(self.fd, self.size, self.fingerprint_bytes)
+        if fp is None:
+            return True
+        self.fp = fp
+        return False
 
     # -- reading -----------------------------------------------------------------------------
 
