@@ -146,6 +146,10 @@ class KafkaHealth:
         return since is None or time.monotonic() - since <= self.unhealthy_after
 
 
+#: A line on its way: raw bytes, cut at max_line_bytes?, the caller's token.
+_Record = tuple[bytes, bool, Any]
+
+
 class Pipeline:
     """Raw lines in, acknowledged tokens out: parse, encode, produce, re-send, count.
 
@@ -171,8 +175,8 @@ class Pipeline:
         self._metrics = metrics
         self._health = health
         self._on_acked = on_acked
-        self._acks: deque[tuple[BaseException | None, bytes, Any]] = deque()
-        self._retry: deque[tuple[bytes, Any]] = deque()
+        self._acks: deque[tuple[BaseException | None, _Record]] = deque()
+        self._retry: deque[_Record] = deque()
         self._next_retry = 0.0
         self._last_progress = time.monotonic()
         self.pending = 0
@@ -189,28 +193,29 @@ class Pipeline:
         return self._settings.max_pending - self.pending
 
     def submit(self, data: bytes, truncated: bool, token: Any) -> None:
-        entry = self._parse(data, truncated)
-        if entry.parse_error is not None:
-            self.parse_errors += 1
-        value = encode(entry)
+        """Parse, encode and produce one line; ``token`` comes back through ``on_acked``."""
         self.read += 1
         if self.pending == 0:
             self._last_progress = time.monotonic()
         self.pending += 1
-        if self._retry:
-            self._retry.append((value, token))
-        else:
-            self._send(value, token)
+        record = (data, truncated, token)
+        if self._retry:  # keep the order behind lines waiting to be sent again
+            self._retry.append(record)
+            return
+        entry = self._parse(data, truncated)
+        if entry.parse_error is not None:
+            self.parse_errors += 1
+        if not self._produce(encode(entry), record):
+            self._retry.append(record)
 
-    def _callback(self, value: bytes, token: Any) -> AckCallback:
+    def _produce(self, value: bytes, record: _Record) -> bool:
+        # The callback keeps the raw line, not the envelope: the line is smaller, and the
+        # encoder's output buffers are over-allocated (kilobytes each), which would
+        # multiply the memory held by max_pending lines. A failed line is encoded again.
         append = self._acks.append
-        return lambda exc: append((exc, value, token))
-
-    def _send(self, value: bytes, token: Any) -> bool:
         try:
-            self._producer.send(self._key, value, self._callback(value, token))
+            self._producer.send(self._key, value, lambda exc: append((exc, record)))
         except KafkaUnavailable as exc:
-            self._retry.append((value, token))
             self._health.unreachable(str(exc))
             self._next_retry = time.monotonic() + 1.0
             return False
@@ -225,14 +230,14 @@ class Pipeline:
         failed = 0
         error: BaseException | None = None
         while acks:
-            exc, value, token = acks.popleft()
+            exc, record = acks.popleft()
             if exc is None:
                 done += 1
-                on_acked(token)
+                on_acked(record[2])
             else:
                 failed += 1
                 error = exc
-                self._retry.append((value, token))
+                self._retry.append(record)
         now = time.monotonic()
         if done:
             self.pending -= done
@@ -241,7 +246,6 @@ class Pipeline:
             self._health.reachable()
         if failed:
             self.failed += failed
-            log.debug("kafka send failed, re-sending", extra={"lines": failed})
             self._health.unreachable(f"send failed: {error}")
         elif self.pending and now - self._last_progress > self._settings.stall_after:
             self._health.unreachable(
@@ -253,21 +257,14 @@ class Pipeline:
         return done
 
     def _resend(self) -> None:
+        """Send the waiting lines again, oldest first; stop at the first refusal."""
         retry = self._retry
         while retry:
-            value, token = retry[0]
-            if not self._send_front(value, token):
+            record = retry[0]
+            entry = self._parse(record[0], record[1])
+            if not self._produce(encode(entry), record):
                 return
             retry.popleft()
-
-    def _send_front(self, value: bytes, token: Any) -> bool:
-        try:
-            self._producer.send(self._key, value, self._callback(value, token))
-        except KafkaUnavailable as exc:
-            self._health.unreachable(str(exc))
-            self._next_retry = time.monotonic() + 1.0
-            return False
-        return True
 
     def publish_metrics(self) -> None:
         """Copy the plain counters into Prometheus (cheaper than per-line increments)."""

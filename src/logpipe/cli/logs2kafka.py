@@ -2,12 +2,54 @@
 
 from __future__ import annotations
 
+import sys
+from typing import Any
+
 import click
 
 from logpipe import __version__
+from logpipe import settings as S
+from logpipe.observability import setup_logging
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="logs2kafka")
 def main() -> None:
     """Follow Apache access logs and ship every line to Kafka as a JSON envelope."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@S.options(
+    *S.PARSING,
+    S.STATE_DIR,
+    S.FROM_BEGINNING,
+    S.PARTIAL_LINE_TIMEOUT,
+    *S.PRODUCER,
+    S.UNHEALTHY_AFTER,
+    S.SHUTDOWN_TIMEOUT,
+    S.DRY_RUN,
+    *S.KAFKA,
+    *S.COMMON,
+)
+def tail(paths: tuple[str, ...], **opts: Any) -> None:
+    """Follow PATH... (files or globs) like tail -F and ship every line to Kafka.
+
+    The checkpoint under --state-dir moves only past lines Kafka acknowledged; SIGTERM
+    flushes, writes it and exits 0 within --shutdown-timeout.
+    """
+    from logpipe.forwarder import run_tail
+
+    setup_logging(opts["log_level"], opts["log_format"])
+    sys.exit(run_tail(list(paths), opts))
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@S.options(*S.PARSING, *S.PRODUCER, S.DRY_RUN, *S.KAFKA, *S.COMMON)
+def ship(files: tuple[str, ...], **opts: Any) -> None:
+    """Send FILE... (plain or gzip) once; exit 0 when Kafka acknowledged every line."""
+    from logpipe.backfill import run_ship
+
+    setup_logging(opts["log_level"], opts["log_format"])
+    sys.exit(run_ship(list(files), opts))
