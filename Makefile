@@ -37,7 +37,7 @@ schema: install services-up
 	$(BIN)/kafka2cassandra schema --replication-factor 1
 
 demo: install services-up
-	@echo "make demo: coming with the daemons"
+	$(BIN)/python demo/demo.py
 
 bench: install services-up
 	@echo "make bench: coming"
