@@ -48,7 +48,8 @@ def is_logpipe(image: str) -> bool:
 
 
 def settings_of(resources: list[dict[str, Any]], container: dict[str, Any]) -> dict[str, str]:
-    """The environment a container gets from its ConfigMaps (envFrom) and env values."""
+    """The environment a container gets from its ConfigMaps (envFrom) and env values
+    (a value taken from a field of the pod shows as ``<fieldPath>``)."""
     env: dict[str, str] = {}
     maps = {r["metadata"]["name"]: r for r in resources if r["kind"] == "ConfigMap"}
     for source in container.get("envFrom", []):
@@ -57,7 +58,22 @@ def settings_of(resources: list[dict[str, Any]], container: dict[str, Any]) -> d
     for item in container.get("env", []):
         if "value" in item:
             env[item["name"]] = item["value"]
+        elif "fieldRef" in item.get("valueFrom", {}):
+            env[item["name"]] = f"<{item['valueFrom']['fieldRef']['fieldPath']}>"
     return env
+
+
+def setting(resources: list[dict[str, Any]], container: dict[str, Any], s: Any) -> str:
+    """A setting's value for a container: its flag in the args, else its variable."""
+    args = container["args"]
+    for i, arg in enumerate(args):
+        if arg == s.flag:
+            return args[i + 1]
+        if arg.startswith(s.flag + "="):
+            return arg.split("=", 1)[1]
+    env = settings_of(resources, container)
+    assert s.env in env, f"{container['name']}: neither {s.flag} nor {s.env} is set"
+    return env[s.env]
 
 
 def daemon_containers() -> list[tuple[str, dict[str, Any], dict[str, Any], list]]:
@@ -258,7 +274,10 @@ def test_the_poller_is_a_deployment_with_a_disruption_budget() -> None:
         deployment = next(
             r for r in resources if r["kind"] == "Deployment" and logpipe_containers(r)
         )
-        assert logpipe_containers(deployment)[0]["args"][:2] == ["kafka2cassandra", "poll"]
+        (container,) = logpipe_containers(deployment)
+        assert container["args"][:2] == ["kafka2cassandra", "poll"]
+        static = setting(resources, container, settings.GROUP_INSTANCE_ID)
+        assert static == "<metadata.name>", "static membership by pod name"
         pdb = next(r for r in resources if r["kind"] == "PodDisruptionBudget")
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
@@ -283,7 +302,8 @@ def test_the_daemonset_tails_a_host_folder_and_keeps_its_checkpoint_on_the_host(
     assert args[:2] == ["logs2kafka", "tail"]
     volumes = {v["name"]: v for v in spec["volumes"]}
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
-    state_dir = option_value(args, "--state-dir")
+    assert setting(resources, container, settings.SOURCE) == "<spec.nodeName>"
+    state_dir = setting(resources, container, settings.STATE_DIR)
     state = volumes[mounts[state_dir]["name"]]
     assert state["hostPath"]["path"] == state_dir
     assert not mounts[state_dir].get("readOnly", False)
@@ -294,15 +314,6 @@ def test_the_daemonset_tails_a_host_folder_and_keeps_its_checkpoint_on_the_host(
         assert folder in mounts, f"{path} is not on a mounted folder"
         assert mounts[folder].get("readOnly") is True
         assert "hostPath" in volumes[mounts[folder]["name"]]
-
-
-def option_value(args: list[str], flag: str) -> str:
-    for i, arg in enumerate(args):
-        if arg == flag:
-            return args[i + 1]
-        if arg.startswith(flag + "="):
-            return arg.split("=", 1)[1]
-    raise AssertionError(f"{flag} not in {args}")
 
 
 def test_the_sidecar_shares_an_emptydir_with_httpd() -> None:
@@ -324,15 +335,23 @@ def test_the_sidecar_shares_an_emptydir_with_httpd() -> None:
     conf = (directory / "httpd.conf").read_text()
     assert conf == (ROOT / "docker" / "httpd" / "httpd.conf").read_text()
     assert f'CustomLog "{tailed[0]}" combined' in conf
+    state_dir = setting(resources, shipper, settings.STATE_DIR)
+    state_mount = next(m for m in shipper["volumeMounts"] if m["mountPath"] == state_dir)
+    assert "emptyDir" in volumes[state_mount["name"]], "the checkpoint lives as long as the log"
+    assert setting(resources, shipper, settings.SOURCE) == "<metadata.name>"
 
 
 def test_every_configured_variable_is_a_setting() -> None:
     known = {s.env for s in settings.all_settings()}
     for directory in BUILDS:
-        for r in composed(directory):
+        resources = composed(directory)
+        for r in resources:
             if r["kind"] == "ConfigMap" and r["metadata"]["name"] == "logpipe-settings":
                 unknown = set(r["data"]) - known
                 assert not unknown, f"{directory}: not settings: {sorted(unknown)}"
+            for c in logpipe_containers(r):
+                unknown = {e["name"] for e in c.get("env", [])} - known
+                assert not unknown, f"{directory} {c['name']}: not settings: {sorted(unknown)}"
 
 
 def test_every_password_file_is_on_a_mounted_secret() -> None:
