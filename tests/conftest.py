@@ -162,3 +162,55 @@ def separate_services(tmp_path: Path) -> Iterator[ServicePair]:
     pair = ServicePair(env=env, kafka_port=kafka, cassandra_port=cql)
     yield pair
     pair.ctl("down")
+
+
+@dataclass
+class SecureServices:
+    """A running secure pair (`services/ctl --secure`) and what a client needs to reach it."""
+
+    env: dict[str, str]
+    client: dict
+
+    @property
+    def ca_file(self) -> str:
+        return self.client["ca_file"]
+
+    @property
+    def kafka(self) -> dict:
+        """bootstrap_servers, security_protocol, sasl_mechanism, username, password_file."""
+        return self.client["kafka"]
+
+    @property
+    def cassandra(self) -> dict:
+        """contact_points ("127.0.0.1:PORT"), username, password_file."""
+        return self.client["cassandra"]
+
+    def password(self, server: str) -> str:
+        return Path(self.client[server]["password_file"]).read_text().strip()
+
+    def ctl(self, *args: str) -> dict:
+        return run_ctl("--secure", *args, env=self.env)
+
+
+@pytest.fixture(scope="session")
+def secure_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureServices]:
+    """Kafka with SASL/SCRAM over TLS and Cassandra with passwords over TLS, of this session.
+
+    Started on free ports in a temporary folder (about 20 s), with its own CA and random
+    passwords; stopped at the end of the session.
+    """
+    kafka, controller, cql, storage, ssl_storage = free_ports(5)
+    env = {
+        **os.environ,
+        "LOGPIPE_SECURE_SERVICES_DIR": str(tmp_path_factory.mktemp("secure") / "services"),
+        "LOGPIPE_SECURE_KAFKA_PORT": str(kafka),
+        "LOGPIPE_SECURE_KAFKA_CONTROLLER_PORT": str(controller),
+        "LOGPIPE_SECURE_CASSANDRA_PORT": str(cql),
+        "LOGPIPE_SECURE_CASSANDRA_STORAGE_PORT": str(storage),
+        "LOGPIPE_SECURE_CASSANDRA_SSL_STORAGE_PORT": str(ssl_storage),
+    }
+    try:
+        outcome = run_ctl("--secure", "up", env=env)
+        yield SecureServices(env=env, client=outcome["client"])
+    finally:
+        run_ctl("--secure", "down", env=env)

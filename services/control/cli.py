@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from . import artifacts, probes, processes
+from . import artifacts, probes, processes, security
 from .profile import Profile, load
 from .servers import HOST, Server, StartError, servers
 
@@ -44,6 +44,7 @@ def _start(profile: Profile, names: list[str]) -> dict[str, object]:
     try:
         for server in chosen:
             ready[server.name] = server.wait_ready(deadline)
+            server.after_ready()
     except StartError:
         for server in chosen:
             if server.name in started:
@@ -57,7 +58,10 @@ def _start(profile: Profile, names: list[str]) -> dict[str, object]:
             f"{ready[server.name]}",
             file=sys.stderr,
         )
-    return {"started": started, "seconds": round(took, 1), "ready": ready}
+    result: dict[str, object] = {"started": started, "seconds": round(took, 1), "ready": ready}
+    if profile.secure:
+        result["client"] = security.client_info(profile)
+    return result
 
 
 def _stop(profile: Profile, names: list[str]) -> dict[str, int | None]:
@@ -91,7 +95,7 @@ def _status(profile: Profile) -> dict[str, dict[str, object]]:
             try:
                 detail = server.check()
                 state = "up"
-            except (probes.ProbeError, NotImplementedError) as exc:
+            except probes.ProbeError as exc:
                 state, detail = "starting", str(exc)
         elif probes.port_open(HOST, server.port):
             state, detail = "foreign", "port taken by a process we did not start"
@@ -160,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                 log = Path(servers(profile)[name].log)
                 print(f"==> {log} <==")
                 print(processes.tail(log, args.lines))
-    except (StartError, artifacts.ResolveError, NotImplementedError) as exc:
+    except (StartError, artifacts.ResolveError, probes.ProbeError, RuntimeError) as exc:
         print(f"services/ctl {args.command}: {exc}", file=sys.stderr)
         return 1
     if args.json and result is not None:

@@ -107,6 +107,26 @@ def kafka_metadata(
     return KafkaInfo(brokers=brokers, cluster_id=cluster_id, controller_id=controller_id)
 
 
+def kafka_api_versions(
+    host: str, port: int, timeout: float = 3.0, tls: ssl.SSLContext | None = None
+) -> int:
+    """Send ApiVersions v0, which a broker answers before any authentication.
+
+    The secure profile's listener wants SASL before anything else, so this is how ctl sees
+    it is up (TLS included). Returns how many APIs the broker lists.
+    """
+    try:
+        with _connect(host, port, timeout, tls) as sock:
+            reader = _kafka_request(sock, 18, 0, b"")
+        error = reader.take(">h")
+        count = reader.take(">i")
+    except (OSError, struct.error) as exc:
+        raise ProbeError(f"kafka {host}:{port}: {exc}") from exc
+    if error != 0 or count <= 0:
+        raise ProbeError(f"kafka {host}:{port}: ApiVersions error {error}")
+    return count
+
+
 def kafka_ready(host: str, port: int, timeout: float = 3.0) -> KafkaInfo:
     """Raise ProbeError unless the broker lists itself and knows its controller."""
     try:
@@ -140,6 +160,45 @@ def _cql_frame(sock: socket.socket, opcode: int, body: bytes) -> tuple[int, _Rea
     return op, reader
 
 
+def cql_execute(
+    host: str,
+    port: int,
+    statements: list[str],
+    timeout: float = 10.0,
+    credentials: tuple[str, str] | None = None,
+    tls: ssl.SSLContext | None = None,
+) -> None:
+    """Run statements whose results do not matter (schema, roles) on one connection."""
+    try:
+        with _connect(host, port, timeout, tls) as sock:
+            _cql_startup(sock, credentials)
+            for statement in statements:
+                data = statement.encode()
+                body = struct.pack(">i", len(data)) + data + struct.pack(">hB", 0x0001, 0)
+                op, _reader = _cql_frame(sock, _OP_QUERY, body)
+                if op != _OP_RESULT:
+                    raise ProbeError(f"{statement[:40]}...: answered opcode {op:#04x}")
+    except (OSError, struct.error) as exc:
+        raise ProbeError(f"cassandra {host}:{port}: {exc}") from exc
+
+
+def _cql_startup(sock: socket.socket, credentials: tuple[str, str] | None) -> None:
+    op, _reader = _cql_frame(
+        sock,
+        _OP_STARTUP,
+        struct.pack(">h", 1) + _cql_string("CQL_VERSION") + _cql_string("3.0.0"),
+    )
+    if op == _OP_AUTHENTICATE:
+        if credentials is None:
+            raise ProbeError("server asks for credentials")
+        token = b"\x00" + credentials[0].encode() + b"\x00" + credentials[1].encode()
+        op, _reader = _cql_frame(sock, _OP_AUTH_RESPONSE, struct.pack(">i", len(token)) + token)
+        if op != _OP_AUTH_SUCCESS:
+            raise ProbeError(f"authentication answered opcode {op:#04x}")
+    elif op != _OP_READY:
+        raise ProbeError(f"STARTUP answered opcode {op:#04x}")
+
+
 def cql_query_text(
     host: str,
     port: int,
@@ -150,20 +209,7 @@ def cql_query_text(
 ) -> list[list[str | None]]:
     """Run one query whose columns are all text and return its rows."""
     with _connect(host, port, timeout, tls) as sock:
-        op, reader = _cql_frame(
-            sock,
-            _OP_STARTUP,
-            struct.pack(">h", 1) + _cql_string("CQL_VERSION") + _cql_string("3.0.0"),
-        )
-        if op == _OP_AUTHENTICATE:
-            if credentials is None:
-                raise ProbeError("server asks for credentials")
-            token = b"\x00" + credentials[0].encode() + b"\x00" + credentials[1].encode()
-            op, reader = _cql_frame(sock, _OP_AUTH_RESPONSE, struct.pack(">i", len(token)) + token)
-            if op != _OP_AUTH_SUCCESS:
-                raise ProbeError(f"authentication answered opcode {op:#04x}")
-        elif op != _OP_READY:
-            raise ProbeError(f"STARTUP answered opcode {op:#04x}")
+        _cql_startup(sock, credentials)
         data = query.encode()
         body = struct.pack(">i", len(data)) + data + struct.pack(">hB", 0x0001, 0)
         op, reader = _cql_frame(sock, _OP_QUERY, body)

@@ -105,6 +105,9 @@ class Server:
                 )
             time.sleep(0.5)
 
+    def after_ready(self) -> None:
+        """One-time work once the server answers (nothing by default)."""
+
     def stop(self) -> int | None:
         return processes.stop(self.pidfile)
 
@@ -211,7 +214,28 @@ class Cassandra(Server):
     def _client(self) -> tuple[tuple[str, str] | None, ssl.SSLContext | None]:
         if not self.profile.secure:
             return None, None
-        return security.cassandra_superuser(), security.client_context(self.profile)
+        p = self.profile
+        return security.cassandra_credentials(p), security.client_context(p)
+
+    def after_ready(self) -> None:
+        """Secure profile, first start: make our superuser, lock the default one."""
+        p = self.profile
+        if not p.secure or security.cassandra_roles_ready(p):
+            return
+        as_default, as_ours = security.cassandra_setup_statements(p)
+        tls = security.client_context(p)
+        probes.cql_execute(HOST, self.port, as_default, credentials=self._client()[0], tls=tls)
+        ours = (security.CLIENT_USER, security.secret(p, "cassandra-client"))
+        deadline = time.monotonic() + 30
+        while True:  # the new role may take a moment to be visible to logins
+            try:
+                probes.cql_execute(HOST, self.port, as_ours, credentials=ours, tls=tls)
+                break
+            except probes.ProbeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        (self.dir / "roles.done").write_text("ok\n")
 
     def check(self) -> str:
         credentials, tls = self._client()
