@@ -570,6 +570,9 @@ class LogConsumer:
                 if handler is not None:
                     handler.on_lost(_plain(lost))
 
+        # Know the topic's partitions before joining: a group leader without them assigns
+        # nothing and the group has to rebalance once more when the metadata arrives.
+        self._consumer.partitions_for_topic(topic)
         self._consumer.subscribe([topic], listener=_Listener())
 
     def poll(self, timeout: float, max_records: int | None = None) -> list[ConsumedRecord]:
