@@ -34,18 +34,18 @@ def _start(profile: Profile, names: list[str]) -> dict[str, object]:
     started_at = time.monotonic()
     artifacts.resolve(profile.cache_dir)
     chosen = [servers(profile)[name] for name in names]
-    started = []
-    for server in chosen:
-        if server.pid() is None:
-            server.start()
-            started.append(server.name)
-    deadline = time.monotonic() + profile.timeout
+    started: list[str] = []
     ready = {}
     try:
         for server in chosen:
+            if server.pid() is None:
+                server.start()
+                started.append(server.name)
+        deadline = time.monotonic() + profile.timeout
+        for server in chosen:
             ready[server.name] = server.wait_ready(deadline)
             server.after_ready()
-    except StartError:
+    except (StartError, probes.ProbeError, RuntimeError):
         for server in chosen:
             if server.name in started:
                 server.stop()
