@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import signal
 import socket
@@ -28,15 +27,13 @@ from pathlib import Path
 from logpipe.kafka import create_topic
 from logpipe.settings import CassandraConnection, KafkaConnection
 from logpipe.store import Store
+from logpipe.traffic import load_lines, sequence_of, stamp
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "data" / "access-combined-real.log"
 WORK = ROOT / ".demo"
 BIN = Path(sys.executable).parent
 SOURCES = ("www1", "www2")
-TIME_FIELD = re.compile(rb"\[[^\]]*\]")
-REQUEST_PATH = re.compile(rb'"([A-Z]+) (\S+)')
-MARK = re.compile(r"logpipe_demo=([0-9a-f]+)-(\d+)")
 
 
 def free_port() -> int:
@@ -47,24 +44,6 @@ def free_port() -> int:
 
 def say(text: str) -> None:
     print(text, flush=True)
-
-
-def stamp(line: bytes, run: str, seq: int, now: datetime) -> bytes:
-    """The real line with the current request time and a unique marker in its path."""
-    when = now.strftime("[%d/%b/%Y:%H:%M:%S +0000]").encode()
-    line = TIME_FIELD.sub(when, line, count=1)
-
-    def mark(match: re.Match[bytes]) -> bytes:
-        sep = b"&" if b"?" in match.group(2) else b"?"
-        return b'"%s %s%slogpipe_demo=%s-%d' % (
-            match.group(1),
-            match.group(2),
-            sep,
-            run.encode(),
-            seq,
-        )
-
-    return REQUEST_PATH.sub(mark, line, count=1)
 
 
 def wait_ready(port: int, name: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
@@ -190,7 +169,7 @@ def demo(
     cassandra: CassandraConnection,
     procs: dict[str, subprocess.Popen[bytes]],
 ) -> int:
-    corpus = CORPUS.read_bytes().splitlines()
+    corpus = load_lines(CORPUS)
     total = int(opts.seconds * opts.rate)
     say(f"== appending {total} real lines at {opts.rate:.0f} lines/s for {opts.seconds:.0f} s")
     handles = {source: path.open("ab", buffering=0) for source, path in logs.items()}
@@ -219,9 +198,9 @@ def demo(
         while len(arrived) < total and time.time() < deadline:
             for source in SOURCES:
                 for row in store.select(opts.keyspace, source, "www_access", since=run_start):
-                    match = MARK.search(row["log"])
-                    if match and match.group(1) == run:
-                        arrived[int(match.group(2))] = row["log_time"].timestamp()
+                    seq = sequence_of(row["log"], run)
+                    if seq is not None:
+                        arrived[seq] = row["log_time"].timestamp()
             if len(arrived) < total:
                 time.sleep(0.5)
         last_row = max(arrived.values(), default=begin)

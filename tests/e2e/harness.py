@@ -1,0 +1,255 @@
+"""Pieces of the end-to-end runs: the daemons as processes, and the final accounting.
+
+A run starts real ``logs2kafka`` and ``kafka2cassandra`` processes against a real Kafka
+and Cassandra, writes a log like Apache would (logpipe.traffic.LogWriter), does harm to
+them, and then compares every line written with the rows in Cassandra, the records in
+the topic and the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+
+from logpipe.settings import CassandraConnection
+from logpipe.store import Store
+from logpipe.traffic import sequence_of
+
+BIN = Path(sys.executable).parent
+
+
+class Daemon:
+    """One daemon command as a restartable child process, its output appended to a file."""
+
+    def __init__(self, name: str, argv: list[str], log_dir: Path, env: dict[str, str]) -> None:
+        self.name = name
+        self.argv = argv
+        self.log_path = log_dir / f"{name}.log"
+        self.env = {**os.environ, **env, "LOG_FORMAT": "json", "LOG_LEVEL": "info"}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.exits: list[int] = []
+
+    def start(self) -> Daemon:
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+        )
+        log.close()
+        return self
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        """SIGTERM and wait; the exit code is recorded (a clean stop is 0)."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = -9999
+        self.exits.append(code)
+        return code
+
+    def restart(self) -> None:
+        self.kill9()
+        self.start()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def logs2kafka(
+    name: str,
+    paths: list[str],
+    source: str,
+    topic: str,
+    bootstrap: str,
+    state_dir: Path,
+    log_dir: Path,
+    *extra: str,
+) -> Daemon:
+    argv = [
+        str(BIN / "logs2kafka"),
+        "tail",
+        *paths,
+        "--source",
+        source,
+        "--topic",
+        topic,
+        "--bootstrap-servers",
+        bootstrap,
+        "--state-dir",
+        str(state_dir),
+        "--from-beginning",
+        "--linger-ms",
+        "5",
+        *extra,
+    ]
+    return Daemon(name, argv, log_dir, {})
+
+
+def kafka2cassandra(
+    name: str,
+    topic: str,
+    bootstrap: str,
+    contact_points: str,
+    keyspace: str,
+    group: str,
+    dlq: str,
+    log_dir: Path,
+    *extra: str,
+) -> Daemon:
+    argv = [
+        str(BIN / "kafka2cassandra"),
+        "poll",
+        "--topic",
+        topic,
+        "--bootstrap-servers",
+        bootstrap,
+        "--contact-points",
+        contact_points,
+        "--keyspace",
+        keyspace,
+        "--group-id",
+        group,
+        "--dlq-topic",
+        dlq,
+        "--consistency",
+        "ONE",
+        *extra,
+    ]
+    return Daemon(name, argv, log_dir, {})
+
+
+class ArrivalWatcher:
+    """Polls Cassandra and records when each sequence number is first seen as a row.
+
+    That gives the delay from append to row to within the polling interval, whatever
+    the log_id mode writes into the row.
+    """
+
+    def __init__(
+        self, conn: CassandraConnection, keyspace: str, source: str, run: str, interval: float = 1.0
+    ) -> None:
+        self.conn, self.keyspace, self.source, self.run = conn, keyspace, source, run
+        self.interval = interval
+        self.first_seen: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="arrivals", daemon=True)
+
+    def start(self) -> ArrivalWatcher:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        store: Store | None = None
+        while not self._stop.is_set():
+            try:
+                if store is None:
+                    store = Store(self.conn, consistency="ONE", request_timeout=5.0)
+                now = time.time()
+                for row in store.select(self.keyspace, self.source, "www_access"):
+                    seq = sequence_of(row["log"], self.run)
+                    if seq is not None and seq not in self.first_seen:
+                        self.first_seen[seq] = now
+            except Exception:  # Cassandra is down on purpose part of the time
+                pass
+            self._stop.wait(self.interval)
+        if store is not None:
+            store.close()
+
+
+def topic_sequences(bootstrap: str, topic: str, run: str) -> tuple[Counter[int], int]:
+    """Sequence numbers of every record in ``topic`` (with repeats), and the record count."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=5000
+    )
+    parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    ends = consumer.end_offsets(parts)
+    seen: Counter[int] = Counter()
+    records = 0
+    while any(consumer.position(tp) < ends[tp] for tp in parts):
+        for batch in consumer.poll(timeout_ms=1000).values():
+            for record in batch:
+                records += 1
+                seq = sequence_of((record.value or b"").decode("utf-8", "replace"), run)
+                if seq is not None:
+                    seen[seq] += 1
+    consumer.close()
+    return seen, records
+
+
+def row_sequences(conn: CassandraConnection, keyspace: str, source: str, run: str) -> Counter[int]:
+    """Sequence numbers of the rows of one source (with repeats)."""
+    seen: Counter[int] = Counter()
+    with Store(conn, consistency="ONE", request_timeout=30.0) as store:
+        for row in store.select(keyspace, source, "www_access", page_size=5000):
+            seq = sequence_of(row["log"], run)
+            if seq is not None:
+                seen[seq] += 1
+    return seen
+
+
+@dataclass
+class Report:
+    """What the run found, as the fault-injection issue asks for it."""
+
+    written: int
+    rows: int
+    missing: list[int]
+    row_duplicates: int
+    topic_records: int
+    topic_duplicates: int
+    dlq: int
+    delays_ms: list[float] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)
+
+    def percentile(self, q: float) -> float:
+        if not self.delays_ms:
+            return float("nan")
+        ordered = sorted(self.delays_ms)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+    def text(self) -> str:
+        return "\n".join(
+            [
+                "fault-injection run",
+                *(f"  event: {event}" for event in self.events),
+                f"  lines written     {self.written}",
+                f"  rows              {self.rows}",
+                f"  missing           {len(self.missing)}",
+                f"  duplicate rows    {self.row_duplicates}"
+                f" (of which re-sent by logs2kafka into the topic: {self.topic_duplicates})",
+                f"  topic records     {self.topic_records}",
+                f"  dead-lettered     {self.dlq}",
+                f"  append -> row delay p50 {statistics.median(self.delays_ms or [float('nan')]):.0f}"
+                f" ms, p99 {self.percentile(0.99):.0f} ms (polled every second)",
+            ]
+        )
