@@ -360,3 +360,23 @@ def test_httpd_writes_a_file_that_logs2kafka_tails(compose: dict[str, Any]) -> N
     assert log_file in args
     state_dir = args[args.index("--state-dir") + 1]
     assert named_volume(shipper, state_dir), "the checkpoint outlives the container"
+
+
+def test_the_configuration_each_daemon_gets_is_accepted_by_its_command(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every variable and argument parses (types, choices), as the program would read them."""
+    from logpipe.cli.kafka2cassandra import main as kafka2cassandra
+    from logpipe.cli.logs2kafka import main as logs2kafka
+
+    programs = {"kafka2cassandra": kafka2cassandra, "logs2kafka": logs2kafka}
+    for service in logpipe_services(compose).values():
+        with monkeypatch.context() as m:
+            for s in settings.all_settings():
+                m.delenv(s.env, raising=False)
+            for name, value in service.get("environment", {}).items():
+                m.setenv(name, str(value))
+            program, name, *rest = command_of(service)
+            ctx = programs[program].commands[name].make_context(f"{program} {name}", rest)
+        assert ctx.params.get("contact_points", "cassandra") == "cassandra"
+        assert ctx.params.get("bootstrap_servers", "kafka:9092") == "kafka:9092"

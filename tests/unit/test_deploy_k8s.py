@@ -397,3 +397,31 @@ def check_command_line(args: list[str], programs: dict[str, click.Group], where:
         if arg.startswith("--"):
             flag = arg.split("=", 1)[0]
             assert flag in flags, f"{where}: {args[0]} {args[1]} has no option {flag}"
+
+
+def test_the_configuration_each_container_gets_is_accepted_by_its_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every variable and argument parses (types, choices), as the program would read them."""
+    from logpipe.cli.kafka2cassandra import main as kafka2cassandra
+    from logpipe.cli.logs2kafka import main as logs2kafka
+
+    programs = {"kafka2cassandra": kafka2cassandra, "logs2kafka": logs2kafka}
+    checked = 0
+    for directory in BUILDS:
+        resources = composed(directory)
+        for r in resources:
+            for c in logpipe_containers(r):
+                env = settings_of(resources, c)
+                with monkeypatch.context() as m:
+                    for s in settings.all_settings():
+                        m.delenv(s.env, raising=False)
+                    for name, value in env.items():
+                        m.setenv(name, value)
+                    program, name, *rest = c["args"]
+                    command = programs[program].commands[name]
+                    ctx = command.make_context(f"{program} {name}", list(rest))
+                if "metrics_port" in ctx.params and r["kind"] != "Job":
+                    assert ctx.params["metrics_port"] == 9100
+                checked += 1
+    assert checked >= 5

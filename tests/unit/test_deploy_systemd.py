@@ -106,3 +106,27 @@ def test_every_variable_it_sets_is_a_setting(unit) -> None:
         name, sep, _ = line.partition("=")
         if sep and name.isupper() and " " not in name:
             assert name in known, f"{name} in logs2kafka.default is not a setting"
+
+
+def test_the_example_settings_are_accepted_by_the_command(
+    unit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The unit's variables, then the file's (commented examples too), parse as tail's options."""
+    from logpipe.cli.logs2kafka import main as logs2kafka
+
+    env = unit_environment(unit)
+    for line in DEFAULTS.read_text().splitlines():
+        line = line.lstrip("#").strip()
+        name, sep, value = line.partition("=")
+        if sep and name.isupper() and " " not in name:
+            env[name] = value
+    command = shlex.split(one(unit, "Service", "ExecStart"))
+    args = [a for word in command[2:] for a in env[word[1:]].split()]
+    with monkeypatch.context() as m:
+        for s in settings.all_settings():
+            m.delenv(s.env, raising=False)
+        for name, value in env.items():
+            m.setenv(name, value)
+        ctx = logs2kafka.commands["tail"].make_context("logs2kafka tail", args)
+    assert ctx.params["state_dir"] == "/var/lib/logs2kafka"
+    assert ctx.params["paths"] == ("/var/log/apache2/access.log",)
