@@ -42,8 +42,12 @@ class Collector:
         self.tailer = tailer
         self.ack = ack
         self.lines: list[Line] = []
+        self.paused = threading.Event()  # set: do not poll (the tailer falls behind)
 
     def step(self, max_lines: int = 1000) -> list[Line]:
+        if self.paused.is_set():
+            time.sleep(0.005)
+            return []
         got = self.tailer.poll(max_lines)
         for line in got:
             if self.ack:

@@ -64,7 +64,7 @@ def test_skipped_positions_commit_when_reached():
     assert t.ack(20) and t.committed == 20
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(st.integers(min_value=1, max_value=60), st.randoms(use_true_random=False))
 def test_committed_is_always_the_longest_acknowledged_prefix(n: int, rnd: random.Random):
     ends = [10 * (i + 1) for i in range(n)]

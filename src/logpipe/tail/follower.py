@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from logpipe.checkpoint import AckTracker, Checkpoint, CheckpointStore
 from logpipe.observability import get_logger
 from logpipe.tail import paths
+from logpipe.tail.copies import Retired, continues_at
 from logpipe.tail.identity import FINGERPRINT_BYTES, Fingerprint, file_key, make_file_id
 from logpipe.tail.reader import FileReader, Line
 
@@ -72,6 +73,7 @@ class Tailer:
         close_rotated_after: float = 30.0,
         forget_after: float = 24 * 3600.0,
         wait_interval: float = 0.1,
+        copy_wait: float = 10.0,
         chunk_bytes: int = 64 * 1024,
         fingerprint_bytes: int = FINGERPRINT_BYTES,
     ) -> None:
@@ -89,12 +91,14 @@ class Tailer:
         self.close_rotated_after = max(close_rotated_after, partial_line_timeout)
         self.forget_after = forget_after
         self.wait_interval = wait_interval
+        self.copy_wait = copy_wait
         self.chunk_bytes = chunk_bytes
         self.fingerprint_bytes = fingerprint_bytes
 
         self._readers: dict[tuple[int, int], FileReader] = {}
         self._trackers: dict[str, AckTracker] = {}  # file_id -> tracker (open or draining)
         self._draining: dict[str, bool] = {}  # closed file_id -> forget its entry when done
+        self._retired: list[Retired] = []  # truncated moments ago, their copy may come
         self._lock = threading.Lock()  # trackers + store: ack() comes from other threads
         self._wake = threading.Event()
         self._open_errors: dict[str, str] = {}
@@ -187,6 +191,8 @@ class Tailer:
         with self._lock:
             result = []
             for r in self._readers.values():
+                if r.copy_of is not None:
+                    continue
                 tracker = self._trackers.get(r.file_id)
                 committed = tracker.committed if tracker else r.read_pos
                 pending = tracker.pending if tracker else 0
@@ -217,10 +223,15 @@ class Tailer:
     def _scan(self, now: float, startup: bool = False) -> None:
         self._next_scan = now + self.rescan_interval
         found = paths.scan(self.patterns)
-        for key, (path, st) in found.items():
+        new = [(path, st) for key, (path, st) in found.items() if key not in self._readers]
+        # Files with a checkpoint of their own first, so a copy of one of them (same first
+        # bytes, other inode) is recognised as a copy and does not claim its checkpoint.
+        new.sort(key=lambda item: not self.store.find(item[1].st_dev, item[1].st_ino))
+        for path, st in new:
+            self._open(path, st, now, startup)
+        for key, (path, _st) in found.items():
             reader = self._readers.get(key)
             if reader is None:
-                self._open(path, st, now, startup)
                 continue
             if reader.path != path:
                 log.info("file %s is now %s", reader.path, path)
@@ -272,7 +283,19 @@ class Tailer:
                 file_id, offset = entry.file_id, entry.offset
                 reason = "resuming from checkpoint"
             else:
-                if entry is not None:  # shorter than our offset: truncated while we were away
+                fp = Fingerprint.of_fd(fd, self.fingerprint_bytes)
+                retired = None
+                if entry is None and not startup and fp.length >= self.fingerprint_bytes:
+                    retired = self._retired_match(fd, fp, now)
+                    if retired is None and self._wait_if_copy(path, fd, st, fp, now):
+                        return
+                if retired is not None:
+                    entry = self.store.get(retired.file_id) or Checkpoint(
+                        retired.file_id, path, st.st_dev, st.st_ino, 0, "", retired.offset
+                    )
+                    file_id, offset = retired.file_id, retired.offset
+                    reason = f"the copy of truncated {retired.path}, continuing it"
+                elif entry is not None:  # shorter than our offset: truncated while we were away
                     self.store.remove(entry.file_id)
                     entry = None
                     offset, reason = 0, "truncated since checkpoint, reading from the start"
@@ -285,27 +308,112 @@ class Tailer:
                 else:
                     offset, discard = self._end_of_last_line(fd, st.st_size)
                     reason = "starting at the end"
-                fp = Fingerprint.of_fd(fd, self.fingerprint_bytes)
-                file_id = self._new_file_id(st, fp)
-            reader = FileReader(
-                path,
-                fd,
-                st,
-                file_id,
-                offset,
-                fp,
-                max_line_bytes=self.max_line_bytes,
-                chunk_bytes=self.chunk_bytes,
-                fingerprint_bytes=self.fingerprint_bytes,
-                now=now,
-                discard_first_line=discard,
-            )
+                if entry is None:
+                    file_id = self._new_file_id(st, fp)
+            reader = self._make_reader(path, fd, st, file_id, offset, fp, now, discard)
             self._readers[reader.key] = reader
-            self._trackers[file_id] = AckTracker(offset)
-            self._draining.pop(file_id, None)
+            tracker = self._continue_generation(file_id, offset)
             entry = entry or Checkpoint(file_id, path, st.st_dev, st.st_ino, 0, "", offset)
-            self._put(entry, offset, reader=reader, closed=False)
+            self._put(entry, tracker.committed, reader=reader, closed=False)
         log.info("following %s at offset %d (%s)", path, offset, reason)
+
+    def _make_reader(
+        self,
+        path: str,
+        fd: int,
+        st: os.stat_result,
+        file_id: str,
+        offset: int,
+        fp: Fingerprint,
+        now: float,
+        discard: bool = False,
+    ) -> FileReader:
+        return FileReader(
+            path,
+            fd,
+            st,
+            file_id,
+            offset,
+            fp,
+            max_line_bytes=self.max_line_bytes,
+            chunk_bytes=self.chunk_bytes,
+            fingerprint_bytes=self.fingerprint_bytes,
+            now=now,
+            discard_first_line=discard,
+        )
+
+    def _continue_generation(self, file_id: str, offset: int) -> AckTracker:
+        """The tracker of ``file_id``: still there if lines of it are in flight, else new."""
+        tracker = self._trackers.get(file_id)
+        if tracker is None:
+            tracker = self._trackers[file_id] = AckTracker(offset)
+        self._draining.pop(file_id, None)
+        return tracker
+
+    # -- copytruncate's copy (see copies.py) ---------------------------------------------------
+
+    def _retired_match(self, fd: int, fp: Fingerprint, now: float) -> Retired | None:
+        """A file truncated moments ago whose copy this new file is, if any."""
+        self._retired = [r for r in self._retired if r.until > now]
+        for retired in self._retired:
+            if retired.fp == fp and continues_at(fd, retired.offset, retired.tail):
+                self._retired.remove(retired)
+                return retired
+        return None
+
+    def _wait_if_copy(
+        self, path: str, fd: int, st: os.stat_result, fp: Fingerprint, now: float
+    ) -> bool:
+        """Hold a new file that starts like an open file unread, for ``copy_wait`` seconds.
+
+        If the open file is truncated meanwhile, this is its copy and continues it;
+        otherwise it is read from its start as any new file (``_release_copy``).
+        """
+        for source in self._readers.values():
+            if source.copy_of is None and source.fp == fp:
+                break
+        else:
+            return False
+        reader = self._make_reader(path, fd, st, "", st.st_size, fp, now)
+        reader.copy_of = source.file_id
+        reader.copy_until = now + self.copy_wait
+        self._readers[reader.key] = reader
+        log.info("%s starts like %s: waiting to see whether it is its copy", path, source.path)
+        return True
+
+    def _hand_over(self, source: FileReader) -> bool:
+        """On truncation of ``source``: continue its lines in its waiting copy, if any."""
+        for heir in self._readers.values():
+            if heir.copy_of == source.file_id and continues_at(
+                heir.fd, source.buf_pos, source.tail
+            ):
+                heir.resume_as(source.file_id, source.buf_pos)
+                tracker = self._continue_generation(source.file_id, source.buf_pos)
+                entry = self.store.get(source.file_id) or Checkpoint(
+                    source.file_id, heir.path, heir.dev, heir.ino, 0, "", source.buf_pos
+                )
+                self._put(entry, tracker.committed, reader=heir, closed=False)
+                log.info(
+                    "continuing %s in its copy %s from offset %d",
+                    source.path,
+                    heir.path,
+                    source.buf_pos,
+                )
+                return True
+        return False
+
+    def _release_copy(self, reader: FileReader, now: float) -> None:
+        """A file held as a possible copy turned out not to be one: read it whole."""
+        reader.copy_of = None
+        with self._lock:
+            st = os.fstat(reader.fd)
+            file_id = self._new_file_id(st, reader.fp)
+            reader.resume_as(file_id, 0)
+            reader.last_data = now
+            self._continue_generation(file_id, 0)
+            entry = Checkpoint(file_id, reader.path, reader.dev, reader.ino, 0, "", 0)
+            self._put(entry, 0, reader=reader, closed=False)
+        log.info("%s is not a copy; reading it from the start", reader.path)
 
     def _matching_checkpoint(self, fd: int, st: os.stat_result, path: str) -> Checkpoint | None:
         """The checkpoint of this very file, if any: same inode and same first bytes.
@@ -315,8 +423,9 @@ class Tailer:
         entry with the same path and inode but another device number is accepted too:
         device numbers may change across reboots for some filesystems.
         """
+        open_ids = {r.file_id for r in self._readers.values()}
         for entry in self.store.find(st.st_dev, st.st_ino):
-            if entry.file_id in self._trackers:
+            if entry.file_id in open_ids:
                 continue
             if Fingerprint(entry.fp_len, entry.fp_hash).matches(fd):
                 return entry
@@ -325,7 +434,7 @@ class Tailer:
         for entry in self.store.by_path(path):
             if (
                 entry.ino == st.st_ino
-                and entry.file_id not in self._trackers
+                and entry.file_id not in open_ids
                 and entry.fp_len > 0
                 and Fingerprint(entry.fp_len, entry.fp_hash).matches(fd)
             ):
@@ -359,18 +468,7 @@ class Tailer:
             if file_key(fst) in self._readers or fp is None:
                 os.close(fd)
                 continue
-            reader = FileReader(
-                path,
-                fd,
-                fst,
-                entry.file_id,
-                entry.offset,
-                fp,
-                max_line_bytes=self.max_line_bytes,
-                chunk_bytes=self.chunk_bytes,
-                fingerprint_bytes=self.fingerprint_bytes,
-                now=now,
-            )
+            reader = self._make_reader(path, fd, fst, entry.file_id, entry.offset, fp, now)
             reader.current = False
             reader.rotated_at = now
             with self._lock:
@@ -394,11 +492,9 @@ class Tailer:
 
     def _reading_order(self) -> list[FileReader]:
         """Rotated files first (finish the old before the new), then current round-robin."""
-        rotated = sorted(
-            (r for r in self._readers.values() if not r.current),
-            key=lambda r: r.rotated_at or 0.0,
-        )
-        current = [r for r in self._readers.values() if r.current]
+        readers = list(self._readers.values())
+        rotated = sorted((r for r in readers if not r.current), key=lambda r: r.rotated_at or 0.0)
+        current = [r for r in readers if r.current]
         if len(current) > 1:
             self._rr = (self._rr + 1) % len(current)
             current = current[self._rr :] + current[: self._rr]
@@ -406,6 +502,13 @@ class Tailer:
 
     def _service(self, reader: FileReader, out: list[Line], limit: int, now: float) -> None:
         first = len(out)
+        if reader.copy_of is not None:
+            if not reader.current:  # a possible copy that went away
+                self._close_reader(reader, deleted=True)
+                return
+            if now < reader.copy_until:
+                return
+            self._release_copy(reader, now)
         try:
             st = reader.refresh_size()
             if reader.content_replaced():
@@ -442,14 +545,31 @@ class Tailer:
                 reader.skipped.clear()
 
     def _restart(self, reader: FileReader, out: list[Line]) -> None:
-        """The file was truncated or rewritten in place: follow it from 0 as a new file."""
-        reader.flush_partial(out)
+        """The file was truncated or rewritten in place: follow it from 0 as a new file.
+
+        Its unread rest lives on only in a copy, if one was made where we look: a copy
+        waiting for it continues its lines from the start of the unfinished line.
+        """
         old_id = reader.file_id
         st = os.fstat(reader.fd)
         fp = Fingerprint.of_fd(reader.fd, self.fingerprint_bytes)
+        now = time.monotonic()
         with self._lock:
+            if not self._hand_over(reader):
+                reader.flush_partial(out)
+                self._draining[old_id] = True  # its bytes are gone here: forget once acked
+                if reader.fp.length >= self.fingerprint_bytes:  # a copy may still show up
+                    self._retired.append(
+                        Retired(
+                            old_id,
+                            reader.path,
+                            reader.fp,
+                            reader.read_pos,
+                            reader.tail,
+                            now + self.copy_wait,
+                        )
+                    )
             new_id = self._new_file_id(st, fp)
-            self._draining[old_id] = True  # its bytes are gone: forget once acked
             reader.restart(new_id, fp)
             self._trackers[new_id] = AckTracker(0)
             entry = Checkpoint(new_id, reader.path, st.st_dev, st.st_ino, 0, "", 0)
@@ -457,17 +577,23 @@ class Tailer:
         log.warning("file %s was truncated or rewritten; reading it from the start", reader.path)
 
     def _close_reader(self, reader: FileReader, deleted: bool) -> None:
-        log.info("done with rotated file %s", reader.path)
+        if reader.copy_of is None:
+            log.info("done with rotated file %s", reader.path)
         reader.close()
         with self._lock:
             del self._readers[reader.key]
-            self._draining[reader.file_id] = deleted
+            if reader.copy_of is None:
+                self._draining[reader.file_id] = deleted
 
     def _work_ready(self) -> bool:
         now = time.monotonic()
         if now >= self._next_scan:
             return True
         for reader in list(self._readers.values()):
+            if reader.copy_of is not None:
+                if now >= reader.copy_until:
+                    return True
+                continue
             try:
                 reader.refresh_size()
             except OSError:

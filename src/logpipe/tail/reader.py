@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from logpipe.tail.copies import TAIL_BYTES
 from logpipe.tail.identity import FINGERPRINT_BYTES, Fingerprint
 
 
@@ -71,6 +72,9 @@ class FileReader:
         self.discard = discard_first_line  # current line started before us: drop it whole
         self.skipped: list[int] = []  # end offsets of dropped fragments, for the tracker
         self.current = True  # still found under one of the followed paths
+        self.copy_of: str | None = None  # held unread: maybe the copy of this file_id
+        self.copy_until = 0.0  # ... until then (monotonic)
+        self.tail = b""  # the last bytes before buf_pos (recognises a copy of this file)
         self.rotated_at: float | None = None
         self.last_data = now  # when bytes last arrived (monotonic)
         self.at_eof = False
@@ -146,6 +150,7 @@ class FileReader:
                 else:
                     out.append(Line(self.buf, True, self.file_id, self.path, end))
                     self.overflow = False
+                self.tail = chunk[max(0, nl + 1 - TAIL_BYTES) : nl + 1]
                 self.buf = chunk[nl + 1 :]
                 self.buf_pos = end
             elif self.buf:
@@ -172,6 +177,11 @@ class FileReader:
                 append(Line(piece[:max_bytes], True, file_id, path, off))
             else:
                 append(Line(piece, False, file_id, path, off))
+        consumed = off - self.buf_pos
+        if consumed >= TAIL_BYTES:
+            self.tail = self.buf[consumed - TAIL_BYTES : consumed]
+        else:
+            self.tail = (self.tail + self.buf[:consumed])[-TAIL_BYTES:]
         self.buf = rest
         self.buf_pos = off
 
@@ -180,8 +190,10 @@ class FileReader:
         if self.discard:
             self.skipped.append(self.read_pos)
             self.discard = False
+            self.tail = b""
         elif self.buf or self.overflow:
             data = self.buf[: self.max_line_bytes]
+            self.tail = b"" if self.overflow else (self.tail + self.buf)[-TAIL_BYTES:]
             truncated = self.overflow or len(self.buf) > self.max_line_bytes
             out.append(Line(data, truncated, self.file_id, self.path, self.read_pos))
             self.overflow = False
@@ -198,6 +210,13 @@ class FileReader:
         self.overflow = False
         self.discard = False
         self.at_eof = False
+        self.tail = b""
+
+    def resume_as(self, file_id: str, offset: int) -> None:
+        """Continue another file's lines: this file is a copy of it, read from ``offset``."""
+        self.restart(file_id, self.fp)
+        self.copy_of = None
+        self.read_pos = self.buf_pos = offset
 
     def close(self) -> None:
         if self.fd >= 0:

@@ -1,0 +1,117 @@
+"""copytruncate with the copy under the followed glob: the copy continues the original."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+from tailkit import Collector, assert_exactly_once_in_order, make_tailer, seq_line, seqs
+
+
+def lines(a: int, b: int) -> bytes:
+    return b"".join(seq_line(n) for n in range(a, b))
+
+
+def append(path, data: bytes) -> None:
+    with open(path, "ab") as fh:
+        fh.write(data)
+
+
+def copytruncate(log, n: int = 1) -> None:
+    shutil.copyfile(log, log.with_name(f"{log.name}.{n}"))
+    os.truncate(log, 0)
+
+
+def follow_copytruncate(tmp_path, rescan_interval: float, pause: float):
+    log = tmp_path / "access.log"
+    log.write_bytes(lines(0, 100))
+    assert log.stat().st_size > 1024  # the fingerprint is complete
+    tailer = make_tailer(
+        str(tmp_path / "access.log*"),
+        tmp_path / "state",
+        from_beginning=True,
+        rescan_interval=rescan_interval,
+    )
+    c = Collector(tailer)
+    c.until(lambda: len(c.lines) == 100)
+    append(log, lines(100, 150))  # not read yet when logrotate runs
+    copytruncate(log)
+    append(log, lines(150, 160))
+    time.sleep(pause)
+    c.until(lambda: len(c.lines) >= 160)
+    c.settle(0.3)
+    tailer.close()
+    assert_exactly_once_in_order(c.lines, 160)
+    first = c.lines[0].file_id
+    from_copy = [line for line in c.lines if line.path.endswith(".1")]
+    assert seqs(from_copy) == list(range(100, 150))
+    assert {line.file_id for line in from_copy} == {first}  # the same file, continued
+    return c
+
+
+def test_copy_seen_before_the_truncation_continues_the_file(tmp_path):
+    follow_copytruncate(tmp_path, rescan_interval=0.05, pause=0.1)  # rescan due first
+
+
+def test_copy_seen_after_the_truncation_continues_the_file(tmp_path):
+    follow_copytruncate(tmp_path, rescan_interval=0.4, pause=0.0)  # truncation seen first
+
+
+def test_copy_checkpoint_resumes_in_the_copy_after_restart(tmp_path):
+    log = tmp_path / "access.log"
+    log.write_bytes(lines(0, 100))
+    pattern = str(tmp_path / "access.log*")
+    tailer = make_tailer(pattern, tmp_path / "state", from_beginning=True)
+    c = Collector(tailer)
+    c.until(lambda: len(c.lines) == 100)
+    append(log, lines(100, 150))
+    copytruncate(log)
+    time.sleep(0.1)
+    got = []
+    deadline = time.monotonic() + 5
+    while len(got) < 50:  # read the copy's 50 lines but acknowledge only 20
+        assert time.monotonic() < deadline
+        got += tailer.poll()
+        tailer.wait(0.02)
+    for line in got[:20]:
+        tailer.ack(line.file_id, line.end_offset)
+    tailer.close()
+
+    again = make_tailer(pattern, tmp_path / "state")
+    c = Collector(again)
+    c.until(lambda: len(c.lines) == 30)
+    c.settle(0.2)
+    again.close()
+    assert seqs(c.lines) == list(range(120, 150))
+
+
+def test_a_file_that_only_starts_like_another_is_read_whole(tmp_path):
+    log = tmp_path / "a.log"
+    log.write_bytes(lines(0, 100))
+    tailer = make_tailer(str(tmp_path / "*.log"), tmp_path / "state", copy_wait=0.2)
+    c = Collector(tailer)
+    c.settle(0.1)
+    other = tmp_path / "b.log"  # same first kilobyte, then its own lines
+    other.write_bytes(lines(0, 100) + b"seq=999999 b\n")
+    started = time.monotonic()
+    c.until(lambda: len(c.lines) == 101)
+    held = time.monotonic() - started
+    tailer.close()
+    assert 0.15 < held < 2
+    assert [line.path for line in c.lines] == [str(other)] * 101
+
+
+def test_a_copy_without_the_bytes_we_last_read_is_not_taken_for_one(tmp_path):
+    """Same first bytes as a truncated file, but other bytes where we stopped: a new file."""
+    log = tmp_path / "access.log"
+    log.write_bytes(lines(0, 100))
+    tailer = make_tailer(str(tmp_path / "access.log*"), tmp_path / "state", from_beginning=True)
+    c = Collector(tailer)
+    c.until(lambda: len(c.lines) == 100)
+    os.truncate(log, 0)
+    c.step()  # truncation noticed, no copy yet
+    (tmp_path / "access.log.1").write_bytes(lines(0, 90) + b"seq=000500 x\n" * 20)
+    c.until(lambda: len(c.lines) == 210)
+    tailer.close()
+    assert [line.path for line in c.lines[100:]] == [str(tmp_path / "access.log.1")] * 110
