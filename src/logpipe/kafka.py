@@ -27,6 +27,45 @@ from logpipe.settings import KafkaConnection
 # DEBUG. Keep that logger above DEBUG whatever the root level, so no secret is printed.
 logging.getLogger("kafka.admin.client").setLevel(logging.INFO)
 
+
+class _OncePerMessage(logging.Filter):
+    """Passes each distinct client log message (by template) once per ``interval``.
+
+    While a broker is down, kafka-python logs every reconnection attempt (several a
+    second). The outage itself is reported once by the caller ("kafka unreachable");
+    the client's own first words on it stay visible, the repetitions do not.
+    """
+
+    def __init__(self, interval: float = 300.0) -> None:
+        super().__init__()
+        self.interval = interval
+        self._last: dict[tuple[str, object], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.msg)
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval:
+            return False
+        if len(self._last) > 10_000:
+            self._last.clear()
+        self._last[key] = now
+        return True
+
+
+_CLIENT_LOG_FILTER = _OncePerMessage()
+
+
+def _quiet_client_logs() -> None:
+    """Attach the filter to every logger of the client (after its modules are imported:
+    a filter on the ``kafka`` parent would not see its children's records)."""
+    for name in list(logging.root.manager.loggerDict):
+        if name == "kafka" or name.startswith("kafka."):
+            logger = logging.getLogger(name)
+            if _CLIENT_LOG_FILTER not in logger.filters:
+                logger.addFilter(_CLIENT_LOG_FILTER)
+
+
 #: Compression codecs offered on the command line (``none`` = uncompressed).
 COMPRESSIONS = ("lz4", "zstd", "gzip", "snappy", "none")
 #: Client libraries behind ``Producer``.
@@ -261,6 +300,7 @@ class KafkaPythonProducer:
             partitioner=_kafka_python_partitioner(),
             client_id="logs2kafka",
         )
+        _quiet_client_logs()
         try:
             self._producer = KafkaProducer(**config)
         except KafkaError as exc:
@@ -422,6 +462,7 @@ def create_topic(
     from kafka.admin import KafkaAdminClient
     from kafka.errors import KafkaError, TopicAlreadyExistsError
 
+    _quiet_client_logs()
     config = build_client_config(conn)
     deadline = time.monotonic() + timeout
     try:
