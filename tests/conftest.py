@@ -26,6 +26,13 @@ CTL = ROOT / "services" / "ctl"
 HOST = "127.0.0.1"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # kafka-python 3.0 loads its protocol schemas with importlib.resources' legacy calls,
+    # one DeprecationWarning per schema: noise that says nothing about logpipe.
+    for message in ("read_text is deprecated", "open_text is deprecated"):
+        config.addinivalue_line("filterwarnings", f"ignore:{message}:DeprecationWarning")
+
+
 def _port(variable: str, default: int) -> int:
     value = os.environ.get(variable, "").strip()
     return int(value) if value else default
