@@ -206,10 +206,11 @@ class Tailer:
         if self._closed:
             return
         self.flush_checkpoints()
-        self._closed = True
-        for reader in self._readers.values():
-            reader.close()
-        self._readers.clear()
+        with self._lock:
+            self._closed = True
+            for reader in self._readers.values():
+                reader.close()
+            self._readers.clear()
         self._wake.set()
 
     def __enter__(self) -> Tailer:

@@ -77,6 +77,7 @@ class FileReader:
         self.tail = b""  # the last bytes before buf_pos (recognises a copy of this file)
         self.rotated_at: float | None = None
         self.last_data = now  # when bytes last arrived (monotonic)
+        self._checked_size = -1  # size at the last fingerprint check
         self.at_eof = False
 
     # -- state the follower asks about ------------------------------------------------------
@@ -108,10 +109,13 @@ class FileReader:
         """
         if self.size < self.read_pos:
             return True
+        if self.size == self._checked_size:
+            return False  # unchanged since the last look: an idle file costs one fstat
         fp = self.fp.refreshed(self.fd, self.size, self.fingerprint_bytes)
         if fp is None:
             return True
         self.fp = fp
+        self._checked_size = self.size
         return False
 
     # -- reading -----------------------------------------------------------------------------
@@ -121,6 +125,9 @@ class FileReader:
         max_bytes = self.max_line_bytes
         chunk_bytes = self.chunk_bytes
         self.at_eof = False
+        if self.read_pos >= self.size and b"\n" not in self.buf:
+            self.at_eof = True  # nothing new since the last fstat: spare the read
+            return
         while True:
             if self.buf:
                 self._split(out, limit)
@@ -211,6 +218,7 @@ class FileReader:
         self.discard = False
         self.at_eof = False
         self.tail = b""
+        self._checked_size = -1
 
     def resume_as(self, file_id: str, offset: int) -> None:
         """Continue another file's lines: this file is a copy of it, read from ``offset``."""
