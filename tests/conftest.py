@@ -65,15 +65,15 @@ def services_ctl() -> Callable[..., dict]:
 
 @pytest.fixture(scope="session")
 def local_services() -> Iterator[dict]:
-    """The local Kafka + Cassandra pair, ready; stops at the end only what it started."""
+    """The local Kafka + Cassandra pair, ready.
+
+    Stopped at the end only if this session started both: if one of them was running,
+    the pair is someone else's (restarting the other was a repair, not ownership).
+    """
     outcome = run_ctl("up")
     yield outcome
-    started = outcome.get("started", [])
-    if set(started) == {"kafka", "cassandra"}:
+    if set(outcome.get("started", [])) == {"kafka", "cassandra"}:
         run_ctl("down")
-    else:
-        for name in started:
-            run_ctl(f"stop-{name}")
 
 
 @pytest.fixture(scope="session")
