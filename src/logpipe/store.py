@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 import ssl
+import struct
 import threading
 import time
 import uuid
@@ -143,7 +144,8 @@ def is_rejection(exc: BaseException) -> bool:
         return False
     if isinstance(exc, InvalidRequest | RequestValidationException):
         return True
-    return isinstance(exc, TypeError | ValueError | OverflowError)
+    # Binding errors: e.g. a partition key over 65535 bytes fails in struct.pack.
+    return isinstance(exc, TypeError | ValueError | OverflowError | struct.error)
 
 
 # --- connecting ------------------------------------------------------------------------
