@@ -13,11 +13,17 @@ A position is only as good as what stands behind it, so two rules hold here:
 
 Each entry also holds the file's identity (device, inode and a fingerprint of its first
 bytes) so that a restart resumes a file only if it is still the same file.
+
+One process owns a state directory at a time (an exclusive ``flock`` on ``lock``): two
+tailers sharing positions would ship every line twice and overwrite each other's
+checkpoints.  Anyone else opening the directory gets a read-only view, which is what an
+operator or a test inspecting the positions of a running daemon needs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import tempfile
@@ -31,12 +37,13 @@ from logpipe.observability import get_logger
 log = get_logger("checkpoint")
 
 STATE_FILE = "checkpoints.json"
+LOCK_FILE = "lock"
 _TEMP_PREFIX = ".checkpoints-"
 _FORMAT_VERSION = 1
 
 
 class CheckpointError(Exception):
-    """The state directory cannot be used (not writable, not a directory)."""
+    """The state directory cannot be used (not writable, not a directory, or in use)."""
 
 
 @dataclass(slots=True)
@@ -82,6 +89,10 @@ class CheckpointStore:
     Changes are made in memory (``put``, ``remove``) and written by ``save()``, which does
     nothing when nothing changed, so a periodic flush costs no disk write while idle.
     Not thread-safe by itself: the ``Tailer`` serialises access.
+
+    The first store to open a directory owns it until ``close()`` (or its process ends);
+    a store opened while another process (or another open store) owns it is read-only:
+    ``readonly`` is True and ``save()`` raises ``CheckpointError``.
     """
 
     def __init__(self, state_dir: str | os.PathLike[str]) -> None:
@@ -95,8 +106,37 @@ class CheckpointStore:
         self.path = self.state_dir / STATE_FILE
         self._entries: dict[str, Checkpoint] = {}
         self._dirty = False
-        self._remove_stray_temp_files()
+        self._lock_fd: int | None = None
+        self.readonly = not self._take_lock()
+        if not self.readonly:
+            self._remove_stray_temp_files()  # only the owner may: others' could be in flight
         self._load()
+
+    def close(self) -> None:
+        """Give up ownership of the state directory (unsaved changes are not written)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
+
+    def _take_lock(self) -> bool:
+        try:
+            fd = os.open(self.state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError:
+            return False  # a read-only directory: look, don't touch
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        with contextlib.suppress(OSError):  # for the operator: who holds it
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+        return True
 
     # -- reading -------------------------------------------------------------------------
 
@@ -144,6 +184,8 @@ class CheckpointStore:
         """Write the state atomically if it changed; returns whether a write happened."""
         if not (self._dirty or force):
             return False
+        if self.readonly:
+            raise CheckpointError(f"{self.state_dir} is owned by another process: read-only")
         payload = {
             "version": _FORMAT_VERSION,
             "files": [asdict(c) for c in sorted(self._entries.values(), key=lambda c: c.path)],
@@ -185,6 +227,9 @@ class CheckpointStore:
             # Cannot happen through save() (atomic replace); a damaged disk or a hand edit
             # can.  Keep the evidence, say so loudly, and start without positions rather
             # than refusing to run.
+            if self.readonly:
+                log.error("checkpoint file %s is unreadable (%s)", self.path, exc)
+                return
             aside = self.path.with_name(f"{STATE_FILE}.corrupt-{int(time.time())}")
             os.replace(self.path, aside)
             log.error(

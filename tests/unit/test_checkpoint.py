@@ -10,7 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logpipe.checkpoint import STATE_FILE, AckTracker, Checkpoint, CheckpointStore
+from logpipe.checkpoint import (
+    STATE_FILE,
+    AckTracker,
+    Checkpoint,
+    CheckpointError,
+    CheckpointStore,
+)
 
 
 def entry(file_id: str = "1:2:abc", offset: int = 10, path: str = "/var/log/a.log") -> Checkpoint:
@@ -121,13 +127,14 @@ def test_stray_temp_file_from_a_crash_mid_write_is_ignored(tmp_path):
     store = CheckpointStore(tmp_path)
     store.put(entry(offset=42))
     store.save()
+    store.close()  # the process ended
     # A crash after the temporary file was created and half written, before the rename.
     stray = tmp_path / ".checkpoints-crash.tmp"
     stray.write_bytes(b'{"version": 1, "files": [{"file_id": "1:2:abc", "offs')
     again = CheckpointStore(tmp_path)
     assert again.get("1:2:abc").offset == 42
     assert not stray.exists()
-    assert [p.name for p in tmp_path.iterdir()] == [STATE_FILE]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoints.json", "lock"]
 
 
 def test_failed_write_leaves_the_previous_state(tmp_path, monkeypatch):
@@ -155,3 +162,31 @@ def test_unreadable_state_is_set_aside_not_fatal(tmp_path):
     assert len(store) == 0
     aside = [p for p in tmp_path.iterdir() if p.name.startswith(STATE_FILE + ".corrupt-")]
     assert len(aside) == 1 and aside[0].read_text() == "{not json"
+
+
+def test_one_owner_per_state_directory(tmp_path):
+    owner = CheckpointStore(tmp_path)
+    owner.put(entry(offset=7))
+    owner.save()
+    (tmp_path / ".checkpoints-inflight.tmp").write_bytes(b"being written by the owner")
+    viewer = CheckpointStore(tmp_path)
+    assert not owner.readonly and viewer.readonly
+    assert viewer.get("1:2:abc").offset == 7  # a running daemon's positions can be read
+    assert (tmp_path / ".checkpoints-inflight.tmp").exists()  # and are not disturbed
+    viewer.put(entry(offset=8))
+    with pytest.raises(CheckpointError):
+        viewer.save()
+    owner.close()
+    successor = CheckpointStore(tmp_path)
+    assert not successor.readonly
+    assert not (tmp_path / ".checkpoints-inflight.tmp").exists()
+
+
+def test_a_tailer_refuses_a_state_directory_in_use(tmp_path):
+    from logpipe.tail import Tailer
+
+    first = Tailer([str(tmp_path / "*.log")], CheckpointStore(tmp_path / "state"))
+    with pytest.raises(CheckpointError, match="in use"):
+        Tailer([str(tmp_path / "*.log")], CheckpointStore(tmp_path / "state"))
+    first.close()
+    Tailer([str(tmp_path / "*.log")], CheckpointStore(tmp_path / "state")).close()

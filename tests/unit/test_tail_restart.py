@@ -25,6 +25,7 @@ def crash(tailer) -> None:
     for reader in tailer._readers.values():
         reader.close()
     tailer._closed = True
+    tailer.store.close()  # the process is gone: so is its lock
 
 
 def test_no_checkpoint_starts_at_the_end(tmp_path):
@@ -148,6 +149,7 @@ def test_checkpoint_of_an_earlier_file_on_the_same_inode_is_dropped(tmp_path):
     old = b"GET /previous-file-that-was-deleted " * 40
     store.put(Checkpoint("old", str(log), st.st_dev, st.st_ino, 1024, digest(old[:1024]), 900))
     store.save()
+    store.close()
 
     tailer = make_tailer(str(log), tmp_path / "state")
     c = Collector(tailer)
@@ -223,6 +225,7 @@ def test_stale_checkpoints_are_forgotten_after_a_while(tmp_path):
     store = CheckpointStore(tmp_path / "state")
     store.put(Checkpoint("gone", str(tmp_path / "gone.log"), 1, 2, 0, "", 10))
     store.save()
+    store.close()
     tailer = make_tailer(str(tmp_path / "*.log"), tmp_path / "state", forget_after=0.05)
     c = Collector(tailer)
     c.settle(0.2)

@@ -29,7 +29,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from logpipe.checkpoint import AckTracker, Checkpoint, CheckpointStore
+from logpipe.checkpoint import (
+    LOCK_FILE,
+    AckTracker,
+    Checkpoint,
+    CheckpointError,
+    CheckpointStore,
+)
 from logpipe.observability import get_logger
 from logpipe.tail import paths
 from logpipe.tail.copies import Retired, continues_at
@@ -81,6 +87,11 @@ class Tailer:
             patterns = [patterns]
         if max_line_bytes < 1 or chunk_bytes < 1:
             raise ValueError("max_line_bytes and chunk_bytes must be positive")
+        if store.readonly:
+            raise CheckpointError(
+                f"state directory {store.state_dir} is in use by another process "
+                f"(see {store.state_dir / LOCK_FILE}); one tailer per state directory"
+            )
         self.patterns = list(patterns)
         self.store = store
         self.from_beginning = from_beginning
@@ -202,16 +213,23 @@ class Tailer:
             return result
 
     def close(self) -> None:
-        """Write the checkpoints and close every file.  Unacknowledged lines stay unread."""
+        """Write the checkpoints, close every file and release the state directory.
+
+        Lines handed out but not acknowledged by now stay behind the checkpoint: the next
+        run reads them again.
+        """
         if self._closed:
             return
-        self.flush_checkpoints()
-        with self._lock:
-            self._closed = True
-            for reader in self._readers.values():
-                reader.close()
-            self._readers.clear()
-        self._wake.set()
+        try:
+            self.flush_checkpoints()
+        finally:
+            with self._lock:
+                self._closed = True
+                for reader in self._readers.values():
+                    reader.close()
+                self._readers.clear()
+            self.store.close()
+            self._wake.set()
 
     def __enter__(self) -> Tailer:
         return self
