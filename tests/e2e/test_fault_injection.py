@@ -34,6 +34,7 @@ from tests.e2e.harness import (
     kafka2cassandra,
     logs2kafka,
     row_sequences,
+    runs,
     topic_sequences,
 )
 
@@ -175,7 +176,7 @@ def test_no_line_lost_under_rotation_kills_and_outages(
     wait_ready(pollers["a"], ports["k2c_a"])
     shipper.start()
     wait_ready(shipper, ports["l2k"])
-    watcher = ArrivalWatcher(cassandra, keyspace, SOURCE, run).start()
+    watcher = ArrivalWatcher(cassandra, keyspace, SOURCE, run, writer.appended).start()
     begin = time.monotonic()
     writer.start()
     try:
@@ -186,6 +187,7 @@ def test_no_line_lost_under_rotation_kills_and_outages(
             action()
         time.sleep(max(0.0, begin + SECONDS - time.monotonic()))
         written = writer.stop()
+        events.append(f"writing took {time.monotonic() - begin:.0f} s")
 
         # Drain: every line written must arrive as a row (or a dead letter).
         wanted = set(writer.appended)
@@ -217,6 +219,7 @@ def test_no_line_lost_under_rotation_kills_and_outages(
         topic_duplicates=sum(n - 1 for n in in_topic.values() if n > 1),
         dlq=dlq_records,
         events=events,
+        resent=runs([s for s, n in in_topic.items() if n > 1]),
     )
     # Delay from append to row, as seen by a reader polling Cassandra every second.
     report.delays_ms = [
