@@ -198,6 +198,11 @@ class SecureServices:
     def ctl(self, *args: str) -> dict:
         return run_ctl("--secure", *args, env=self.env)
 
+    def server_log(self, server: str) -> str:
+        """The text of a server's own log ("kafka" or "cassandra")."""
+        folder = Path(self.env["LOGPIPE_SECURE_SERVICES_DIR"]) / server
+        return (folder / f"{server}.log").read_text(errors="replace")
+
 
 @pytest.fixture(scope="session")
 def secure_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureServices]:
