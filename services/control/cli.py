@@ -110,27 +110,43 @@ def _status(profile: Profile) -> dict[str, dict[str, object]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    def flags(default: object) -> argparse.ArgumentParser:
+        # accepted before or after the command: `ctl --secure up` and `ctl up --secure`
+        common = argparse.ArgumentParser(add_help=False)
+        common.add_argument(
+            "--secure",
+            action="store_true",
+            default=default,
+            help="the secure profile: Kafka SASL/SCRAM over TLS, Cassandra passwords + TLS",
+        )
+        common.add_argument(
+            "--json", action="store_true", default=default, help="print the outcome as JSON"
+        )
+        return common
+
     parser = argparse.ArgumentParser(
         prog="services/ctl",
         description="Real Apache Kafka and Apache Cassandra on 127.0.0.1, from Maven Central jars.",
+        parents=[flags(False)],
     )
-    parser.add_argument(
-        "--secure",
-        action="store_true",
-        help="the secure profile: Kafka SASL/SCRAM over TLS, Cassandra passwords + TLS",
-    )
-    parser.add_argument("--json", action="store_true", help="print the outcome as JSON on stdout")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="resolve jars if needed, start both servers, wait until ready")
-    sub.add_parser("down", help="stop both servers (by recorded pid) and wait for them")
-    sub.add_parser("status", help="what runs where")
-    sub.add_parser("resolve", help="only resolve the jars into the cache")
-    logs = sub.add_parser("logs", help="the end of the servers' logs")
+    after = flags(argparse.SUPPRESS)
+    sub.add_parser(
+        "up", parents=[after], help="resolve jars if needed, start both servers, wait until ready"
+    )
+    sub.add_parser("down", parents=[after], help="stop both servers (by recorded pid), wait")
+    sub.add_parser("status", parents=[after], help="what runs where")
+    sub.add_parser("resolve", parents=[after], help="only resolve the jars into the cache")
+    logs = sub.add_parser("logs", parents=[after], help="the end of the servers' logs")
     logs.add_argument("server", nargs="?", choices=["kafka", "cassandra"])
     logs.add_argument("-n", "--lines", type=int, default=40)
     for name in ("kafka", "cassandra"):
-        sub.add_parser(f"start-{name}", help=f"start {name} only, wait until ready")
-        sub.add_parser(f"stop-{name}", help=f"stop {name} only, wait until it exited")
+        sub.add_parser(
+            f"start-{name}", parents=[after], help=f"start {name} only, wait until ready"
+        )
+        sub.add_parser(
+            f"stop-{name}", parents=[after], help=f"stop {name} only, wait until it exited"
+        )
     args = parser.parse_args(argv)
     profile = load(secure=args.secure)
     result: object = None
