@@ -231,3 +231,24 @@ def test_stale_checkpoints_are_forgotten_after_a_while(tmp_path):
     c.settle(0.2)
     tailer.close()
     assert "gone" not in CheckpointStore(tmp_path / "state")
+
+
+def test_a_failing_checkpoint_disk_does_not_stop_reading(tmp_path, monkeypatch):
+    log = tmp_path / "a.log"
+    log.touch()
+    tailer = make_tailer(str(log), tmp_path / "state")
+    c = Collector(tailer)
+    real_save = tailer.store.save
+
+    def full(force: bool = False) -> bool:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tailer.store, "save", full)
+    append(log, lines(0, 5))
+    c.until(lambda: len(c.lines) == 5)
+    c.settle(0.15)  # several periodic flushes fail: logged, not raised
+    monkeypatch.setattr(tailer.store, "save", real_save)
+    c.settle(0.15)
+    state = json.loads((tmp_path / "state" / STATE_FILE).read_text())
+    crash(tailer)
+    assert state["files"][0]["offset"] == log.stat().st_size

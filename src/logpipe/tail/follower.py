@@ -23,6 +23,7 @@ Behaviour, like ``tail -F`` but with durable positions:
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
@@ -36,7 +37,7 @@ from logpipe.checkpoint import (
     CheckpointError,
     CheckpointStore,
 )
-from logpipe.observability import get_logger
+from logpipe.observability import StateLog, get_logger
 from logpipe.tail import paths
 from logpipe.tail.copies import Retired, continues_at
 from logpipe.tail.identity import FINGERPRINT_BYTES, Fingerprint, file_key, make_file_id
@@ -113,6 +114,7 @@ class Tailer:
         self._lock = threading.Lock()  # trackers + store: ack() comes from other threads
         self._wake = threading.Event()
         self._open_errors: dict[str, str] = {}
+        self._flush_state = StateLog(log, initial="ok")
         self._rr = 0  # round-robin start among current files
         self._closed = False
 
@@ -141,7 +143,7 @@ class Tailer:
                 break
             self._service(reader, out, max_lines, now)
         if now >= self._next_flush:
-            self.flush_checkpoints()
+            self._periodic_flush()
         return out
 
     def ack(self, file_id: str, end_offset: int) -> bool:
@@ -176,12 +178,29 @@ class Tailer:
             self._next_flush = time.monotonic() + self.flush_interval
             return self.store.save()
 
+    def _periodic_flush(self) -> None:
+        """Flush from ``poll``: a failing disk is logged once and retried, never raised,
+        since the positions stay in memory and the next flush writes them all."""
+        try:
+            self.flush_checkpoints()
+        except OSError as exc:
+            self._next_flush = time.monotonic() + self.flush_interval
+            self._flush_state.set(
+                "failing",
+                f"cannot write checkpoints in {self.store.state_dir}: {exc}; retrying",
+                logging.ERROR,
+            )
+        else:
+            self._flush_state.set("ok", "checkpoints are written again")
+
     def wait(self, timeout: float) -> bool:
         """Sleep until ``poll`` may have work (new bytes, a rescan due) or ``timeout``.
 
         Checks file sizes every ``wait_interval`` seconds with ``fstat`` (no busy loop).
         Returns True if work may be ready, False on timeout; ``wakeup()`` ends it early.
         """
+        if self._closed:
+            return False
         deadline = time.monotonic() + timeout
         while True:
             if self._closed or self._work_ready():
@@ -534,8 +553,15 @@ class Tailer:
                 self._restart(reader, out)
             reader.read(out, limit, now)
         except OSError as exc:
-            log.warning("error reading %s: %s", reader.path, exc)
+            message = f"{type(exc).__name__}: {exc}"
+            if reader.error != message:
+                reader.error = message
+                log.warning("error reading %s: %s (will retry)", reader.path, message)
             st = None
+        else:
+            if reader.error is not None:
+                reader.error = None
+                log.info("file %s can be read again", reader.path)
         if not reader.current and st is not None and not reader.has_backlog and len(out) < limit:
             idle = now - max(reader.last_data, reader.rotated_at or 0.0)
             if reader.has_partial:

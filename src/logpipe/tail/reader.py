@@ -79,6 +79,7 @@ class FileReader:
         self.last_data = now  # when bytes last arrived (monotonic)
         self._checked_size = -1  # size at the last fingerprint check
         self.at_eof = False
+        self.error: str | None = None  # the last read error, logged once
 
     # -- state the follower asks about ------------------------------------------------------
 
