@@ -1,0 +1,439 @@
+"""What every benchmark shares: the corpus, processes with their peak memory, Kafka topics.
+
+Every contender (ours and each baseline) runs as a fresh process of its own, so none
+inherits a warm interpreter, a connected client or a filled cache from another, and its
+peak RSS is its own: the kernel's high-water mark of that process (``VmHWM``), sampled
+every 50 ms until it exits.
+
+The Kafka helpers here read end offsets and create and delete the bench's own topics;
+like the tests, the bench talks to the broker with kafka-python directly for that
+(logpipe's own code reaches Kafka only through ``logpipe.kafka``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+#: The corpus: real Apache combined lines, copied into the repository with their licence.
+CORPUS = ROOT / "tests" / "data" / "access-combined-real.log"
+BIN = Path(sys.executable).parent
+PYTHON = sys.executable
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+CONTACT_POINTS = os.environ.get("CASSANDRA_CONTACT_POINTS", "127.0.0.1")
+#: One name per bench run: every topic, keyspace and group of the run carries it.
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def unique(prefix: str) -> str:
+    """A topic / keyspace / group name of this run (lowercase letters, digits, _)."""
+    return f"bench_{RUN_ID}_{prefix}_{uuid.uuid4().hex[:6]}"
+
+
+# --- the corpus ------------------------------------------------------------------------
+
+
+def corpus_lines() -> list[bytes]:
+    """The corpus lines without their newlines (empty lines left out)."""
+    return [line for line in CORPUS.read_bytes().splitlines() if line.strip()]
+
+
+def repeated(lines: Sequence[bytes], count: int) -> list[bytes]:
+    """``count`` lines: the corpus over and over (the same data for every contender)."""
+    return [lines[i % len(lines)] for i in range(count)]
+
+
+def write_file(path: Path, lines: Sequence[bytes]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    return path
+
+
+# --- processes -------------------------------------------------------------------------
+
+
+@dataclass
+class Finished:
+    """How a contender's process ended."""
+
+    returncode: int
+    peak_rss_mb: float
+    seconds: float
+    output: str = ""
+
+
+def high_water_mb(pid: int) -> float | None:
+    """The kernel's peak RSS of a running process (VmHWM), in MiB.
+
+    Unlike ``ru_maxrss`` it starts afresh at exec, so the parent's memory (copied by the
+    fork before exec) does not count.
+    """
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+class PeakWatcher:
+    """Samples a process's VmHWM every ``interval`` s until it exits; keeps the highest."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak = float("nan")
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="peak-rss", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            value = high_water_mb(self.pid)
+            if value is not None and not value <= self.peak:
+                self.peak = value
+            self._stop.wait(self.interval)
+
+    def sample(self) -> None:
+        value = high_water_mb(self.pid)
+        if value is not None and not value <= self.peak:
+            self.peak = value
+
+    def done(self) -> float:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        return self.peak
+
+
+def reap(proc: subprocess.Popen[bytes], started: float, peak: PeakWatcher) -> Finished:
+    """Wait for ``proc``; a zombie still has its status, so read VmHWM once more first."""
+    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+    peak.sample()
+    _pid, status = os.waitpid(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return Finished(proc.returncode, round(peak.done(), 1), time.monotonic() - started)
+
+
+def run_process(
+    argv: Sequence[str | Path], timeout: float, env: dict[str, str] | None = None
+) -> Finished:
+    """Run a command to its end; its stdout+stderr are kept for the error message."""
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [str(a) for a in argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )
+    output: list[bytes] = []
+    reader = threading.Thread(target=lambda: output.append(proc.stdout.read()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    peak = PeakWatcher(proc.pid)
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    try:
+        done = reap(proc, started, peak)
+    finally:
+        timer.cancel()
+    reader.join(timeout=5)
+    done.output = b"".join(output).decode("utf-8", "replace")
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[0]} exited {done.returncode}: {done.output[-2000:]}")
+    return done
+
+
+class Daemon:
+    """A long-running contender (a tailer, rsyslogd, a poller) stopped with SIGTERM."""
+
+    def __init__(
+        self, argv: Sequence[str | Path], log: Path, env: dict[str, str] | None = None
+    ) -> None:
+        self.argv = [str(a) for a in argv]
+        self.log = log
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self._out = log.open("wb")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            self.argv, stdout=self._out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+        )
+        self.peak = PeakWatcher(self.proc.pid)
+        self.finished: Finished | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.finished is None and self.proc.poll() is None
+
+    def rss_mb(self) -> float | None:
+        try:
+            return psutil.Process(self.proc.pid).memory_info().rss / 1024 / 1024
+        except psutil.Error:
+            return None
+
+    def wait(self, timeout: float) -> Finished:
+        """Let it exit by itself (killed after ``timeout``)."""
+        return self.stop(timeout, sig=None)
+
+    def stop(self, timeout: float = 30.0, sig: int | None = signal.SIGTERM) -> Finished:
+        if self.finished is not None:
+            return self.finished
+        if self.proc.returncode is None:
+            if sig is not None:
+                self.proc.send_signal(sig)
+            timer = threading.Timer(timeout, self.proc.kill)
+            timer.start()
+            try:
+                self.finished = reap(self.proc, self.started, self.peak)
+            finally:
+                timer.cancel()
+        else:  # already exited (reaped by poll())
+            self.finished = Finished(self.proc.returncode, round(self.peak.done(), 1), 0.0)
+        self._out.close()
+        self.finished.output = self.log.read_text(errors="replace")[-2000:]
+        return self.finished
+
+
+def wait_ready(port: int, daemon: Daemon, timeout: float = 60.0) -> None:
+    """Wait until a logpipe daemon answers 200 on /readyz."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if daemon.proc.poll() is not None:
+            raise RuntimeError(f"{daemon.argv[0]} exited: {daemon.log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{daemon.argv[0]} not ready after {timeout:.0f} s")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def scrape(port: int, name: str) -> float:
+    """The sum of one Prometheus metric's samples on a daemon's /metrics."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+        text = resp.read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name) and (line[len(name)] in " {"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@dataclass
+class RssSampler:
+    """RSS of some processes, sampled with psutil every ``interval`` seconds."""
+
+    pids: dict[str, int]
+    interval: float = 1.0
+    t0: float = field(default_factory=time.monotonic)
+    series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="rss", daemon=True)
+
+    def start(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        procs = {name: psutil.Process(pid) for name, pid in self.pids.items()}
+        while not self._stop.is_set():
+            now = round(time.monotonic() - self.t0, 2)
+            for name, proc in procs.items():
+                try:
+                    rss = proc.memory_info().rss / 1024 / 1024
+                except psutil.Error:
+                    continue
+                self.series.setdefault(name, []).append((now, round(rss, 1)))
+            self._stop.wait(self.interval)
+
+    def stop(self) -> dict[str, list[tuple[float, float]]]:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return self.series
+
+
+# --- Kafka -----------------------------------------------------------------------------
+
+
+def create_topic(name: str, partitions: int = 1) -> str:
+    from logpipe.kafka import create_topic as create
+    from logpipe.settings import KafkaConnection
+
+    create(KafkaConnection(bootstrap_servers=BOOTSTRAP), name, partitions=partitions)
+    return name
+
+
+class Offsets:
+    """End offsets of topics: how many records arrived in Kafka."""
+
+    def __init__(self) -> None:
+        from kafka import KafkaConsumer
+
+        self._consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False)
+
+    def total(self, topic: str) -> int:
+        from kafka import TopicPartition
+
+        parts = self._consumer.partitions_for_topic(topic)
+        if not parts:
+            self._consumer.topics()  # refresh metadata for a topic created a moment ago
+            parts = self._consumer.partitions_for_topic(topic) or set()
+        ends = self._consumer.end_offsets([TopicPartition(topic, p) for p in parts])
+        return int(sum(ends.values()))
+
+    def wait_for(
+        self,
+        topic: str,
+        expected: int,
+        timeout: float,
+        started: float,
+        alive: Callable[[], bool] | None = None,
+        interval: float = 0.1,
+    ) -> tuple[int, float]:
+        """Poll until ``expected`` records arrived; return (count, seconds since started).
+
+        Stops early when ``alive()`` turns false and the count stops moving.
+        """
+        deadline = time.monotonic() + timeout
+        count, last_change, seen = 0, time.monotonic(), -1
+        while time.monotonic() < deadline:
+            count = self.total(topic)
+            now = time.monotonic()
+            if count >= expected:
+                return count, now - started
+            if count != seen:
+                seen, last_change = count, now
+            elif alive is not None and not alive() and now - last_change > 3.0:
+                break
+            time.sleep(interval)
+        return count, time.monotonic() - started
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def delete_topics(names: Sequence[str]) -> None:
+    """Delete the bench's topics (best effort: the run's results do not depend on it)."""
+    if not names:
+        return
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP, client_id="logpipe-bench")
+    try:
+        for start in range(0, len(names), 50):
+            try:
+                admin.delete_topics(list(names[start : start + 50]), timeout_ms=30_000)
+            except Exception as exc:
+                say(f"  (could not delete topics: {exc})")
+    finally:
+        admin.close()
+
+
+# --- Cassandra -------------------------------------------------------------------------
+
+
+@contextmanager
+def keyspace(name: str) -> Iterator[str]:
+    """A fresh keyspace with logpipe's schema, dropped afterwards."""
+    from logpipe.settings import CassandraConnection
+    from logpipe.store import Replication, Store
+
+    conn = CassandraConnection(contact_points=CONTACT_POINTS, keyspace=name)
+    with Store(conn, consistency="ONE") as store:
+        store.apply_schema(name, Replication(factor=1))
+    try:
+        yield name
+    finally:
+        with Store(conn, consistency="ONE") as store:
+            store.drop_keyspace(name)
+
+
+# --- machine ---------------------------------------------------------------------------
+
+
+def machine() -> dict[str, Any]:
+    """Cores, memory, Python and the versions of the services the numbers were taken on."""
+    info: dict[str, Any] = {
+        "cores": os.cpu_count(),
+        "cpu": _cpu_model(),
+        "memory_gb": round(psutil.virtual_memory().total / 1024**3, 1),
+        "python": platform.python_version(),
+        "os": platform.platform(),
+        "kafka": None,
+        "cassandra": None,
+    }
+    try:
+        status = json.loads(
+            subprocess.run(
+                [str(ROOT / "services" / "ctl"), "--json", "status"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            ).stdout
+        )
+        detail = status.get("cassandra", {}).get("detail", "")
+        match = re.search(r"(\d+\.\d+\.\d+)", detail)
+        info["cassandra"] = match.group(1) if match else detail or None
+    except (OSError, ValueError, subprocess.SubprocessError):
+        pass
+    cache = Path(os.environ.get("LOGPIPE_SERVICES_CACHE", ROOT / "services" / ".cache"))
+    for jar in sorted(cache.glob("kafka/lib/kafka-server-*.jar")):
+        match = re.search(r"kafka-server-(\d+\.\d+\.\d+)\.jar$", jar.name)
+        if match:
+            info["kafka"] = match.group(1)
+    return info
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def median(values: Sequence[float]) -> float:
+    clean = [v for v in values if v == v]  # NaN out
+    return statistics.median(clean) if clean else float("nan")

@@ -1,0 +1,295 @@
+"""``make bench`` / ``make bench-quick``: every component beside its baselines, in one run.
+
+Components and their contenders (ours first):
+
+1. Parse + encode (lines/s, one core, in process): bench_parse.py.
+2. File -> Kafka (lines/s, peak RSS): ``logs2kafka ship`` and the tutorial's forwarder
+   (bench_ship.py), ``logs2kafka tail``, rsyslog imfile+omkafka and ``kcat -P``
+   (bench_shippers.py).
+3. Kafka -> Cassandra (rows/s, peak RSS): ``kafka2cassandra poll``, the tutorial's
+   poller and the driver's ``execute_concurrent`` ceiling (bench_poll.py).
+4. End to end and 5. memory over time (bench_e2e.py): one long experiment, run once.
+
+Rounds interleave the contenders (ours, baselines, ours, baselines, ...), so a busy
+minute of the machine hits all of them; each figure is the median over the rounds
+(3 by default, 1 in quick mode). Everything goes to fresh topics and keyspaces named
+after this run, removed at the end. Writes bench/results/latest.json, docs/benchmarks.md
+and the charts (bench/report.py).
+
+    .venv/bin/python bench/run.py [--quick] [--runs N] [--only parse,ship,poll,e2e]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import benchkit as kit
+
+RESULTS = kit.BENCH / "results" / "latest.json"
+
+#: Sizes per mode: lines (or rows) per measurement.
+SIZES = {
+    "quick": {"parse": 20_000, "ship": 30_000, "tutorial_ship": 1_000, "poll": 20_000,
+              "tutorial_poll": 1_000},
+    "full": {"parse": 100_000, "ship": 200_000, "tutorial_ship": 5_000, "poll": 100_000,
+             "tutorial_poll": 3_000},
+}  # fmt: skip
+
+
+@dataclass
+class Component:
+    key: str
+    title: str
+    unit: str
+    ours: str
+    round: Callable[[dict[str, int]], dict[str, dict[str, Any]]]
+    note: str = ""
+
+
+class Context:
+    """What the rounds share: the offsets reader, the topics to delete, a work folder."""
+
+    def __init__(self) -> None:
+        self.offsets = kit.Offsets()
+        self.topics: list[str] = []
+        self.work = Path(tempfile.mkdtemp(prefix="bench-run-"))
+        self.files: dict[int, Path] = {}
+
+    def corpus_file(self, lines: int) -> Path:
+        if lines not in self.files:
+            self.files[lines] = kit.write_file(
+                self.work / f"access-{lines}.log", kit.repeated(kit.corpus_lines(), lines)
+            )
+        return self.files[lines]
+
+    def close(self) -> None:
+        self.offsets.close()
+        kit.delete_topics(self.topics)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def optional(module: str) -> Any:
+    """A component script, or None (its rows are then reported as unavailable)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        kit.say(f"  UNAVAILABLE: bench/{module}.py could not be imported ({exc})")
+        return None
+
+
+def unavailable(why: str, *names: str) -> dict[str, dict[str, Any]]:
+    return {name: {"unavailable": why} for name in names}
+
+
+def guarded(name: str, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """One contender's measurement; a failure is recorded, never faked as a number."""
+    try:
+        return measure()
+    except Exception as exc:
+        kit.say(f"  {name} FAILED: {exc}")
+        traceback.print_exc(limit=3)
+        return {"failed": f"{type(exc).__name__}: {str(exc)[:300]}"}
+
+
+# --- the components --------------------------------------------------------------------
+
+
+def parse_round(ctx: Context, sizes: dict[str, int]) -> dict[str, dict[str, Any]]:
+    module = optional("bench_parse")
+    names = ("logpipe", "tutorial parse", "apache-log-parser")
+    if module is None:
+        return unavailable("bench/bench_parse.py missing", *names)
+    return module.run(sizes["parse"])
+
+
+def ship_round(ctx: Context, sizes: dict[str, int]) -> dict[str, dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    module = optional("bench_ship")
+    path = ctx.corpus_file(sizes["ship"])
+    if module is None:
+        rows.update(unavailable("bench/bench_ship.py missing", "logs2kafka ship",
+                                "tutorial forwarder"))  # fmt: skip
+    else:
+        rows["logs2kafka ship"] = guarded(
+            "logs2kafka ship",
+            lambda: rate_of(
+                module.ship_once(path, sizes["ship"], "kafka-python", ctx.topics, ctx.offsets)
+            ),
+        )
+        if importlib.util.find_spec("confluent_kafka") is not None:
+            rows["logs2kafka ship --kafka-client confluent"] = guarded(
+                "logs2kafka ship (confluent)",
+                lambda: rate_of(
+                    module.ship_once(path, sizes["ship"], "confluent", ctx.topics, ctx.offsets)
+                ),
+            )
+        rows["tutorial forwarder"] = guarded(
+            "tutorial forwarder",
+            lambda: rate_of(
+                module.tutorial_once(path, sizes["tutorial_ship"], ctx.topics, ctx.offsets)
+            ),
+        )
+    import bench_shippers
+
+    rows.update(bench_shippers.run(sizes["ship"], ctx.offsets, ctx.topics, ctx.work))
+    return rows
+
+
+def poll_round(ctx: Context, sizes: dict[str, int]) -> dict[str, dict[str, Any]]:
+    module = optional("bench_poll")
+    names = ("kafka2cassandra poll", "tutorial poller", "execute_concurrent ceiling")
+    if module is None:
+        return unavailable("bench/bench_poll.py missing", *names)
+    return module.run(sizes["poll"], sizes["tutorial_poll"])
+
+
+def rate_of(row: dict[str, Any]) -> dict[str, Any]:
+    """Component scripts name their rate lines_per_s or rows_per_s; the runner says rate."""
+    out = dict(row)
+    for key in ("lines_per_s", "rows_per_s"):
+        if key in out and "rate" not in out:
+            out["rate"] = out.pop(key)
+    out.pop("runs", None)
+    return out
+
+
+def components(ctx: Context) -> list[Component]:
+    return [
+        Component(
+            "parse",
+            "Parse + encode (one core)",
+            "lines/s",
+            "logpipe",
+            lambda s: parse_round(ctx, s),
+        ),
+        Component(
+            "ship",
+            "File -> Kafka",
+            "lines/s",
+            "logs2kafka ship",
+            lambda s: ship_round(ctx, s),
+            "lz4, acks=all, one-partition topic; tail, rsyslog and kcat by arrival in Kafka",
+        ),
+        Component(
+            "poll",
+            "Kafka -> Cassandra",
+            "rows/s",
+            "kafka2cassandra poll",
+            lambda s: poll_round(ctx, s),
+        ),
+    ]
+
+
+# --- the run ---------------------------------------------------------------------------
+
+
+def summarize(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Median rate and highest peak RSS per contender over the rounds."""
+    names: list[str] = []
+    for one in rounds:
+        names += [n for n in one if n not in names]
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        rows = [one[name] for one in rounds if name in one]
+        rates = [float(r["rate"]) for r in rows if "rate" in r]
+        entry: dict[str, Any] = {"runs": [rate_of(r) for r in rows]}
+        if rates:
+            entry["rate"] = round(kit.median(rates), 1)
+            rss = [r["peak_rss_mb"] for r in rows if r.get("peak_rss_mb") == r.get("peak_rss_mb")]
+            if rss and any(v is not None for v in rss):
+                entry["peak_rss_mb"] = round(max(v for v in rss if v is not None), 1)
+        else:
+            reasons = [r.get("unavailable") or r.get("failed") for r in rows]
+            entry["unavailable"] = next((x for x in reasons if x), "no measurement")
+        out[name] = entry
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, one round")
+    parser.add_argument("--runs", type=int, help="rounds (default 3, quick 1)")
+    parser.add_argument("--only", default="parse,ship,poll,e2e")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    opts = parser.parse_args()
+    mode = "quick" if opts.quick else "full"
+    runs = opts.runs or (1 if opts.quick else 3)
+    only = set(opts.only.split(","))
+    sizes = SIZES[mode]
+    started = time.monotonic()
+    kit.say(f"== logpipe benchmarks ({mode}: {runs} round(s), run {kit.RUN_ID})")
+    import bench_shippers
+
+    for name in ("rsyslog", "kcat"):
+        bench_shippers.ensure_package(name)
+    results: dict[str, Any] = {
+        "generated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "mode": mode,
+        "runs": runs,
+        "sizes": sizes,
+        "machine": {**kit.machine(), **bench_shippers.versions()},
+        "components": {},
+    }
+    ctx = Context()
+    try:
+        chosen = [c for c in components(ctx) if c.key in only]
+        rounds: dict[str, list[dict[str, dict[str, Any]]]] = {c.key: [] for c in chosen}
+        for r in range(runs):
+            for comp in chosen:
+                kit.say(f"== round {r + 1}/{runs}: {comp.title}")
+                one = guarded(comp.title, lambda comp=comp: comp.round(sizes))
+                if "failed" in one:
+                    one = {comp.ours: one}
+                for name, row in one.items():
+                    shown = (
+                        f"{row['rate']:,.0f} {comp.unit}" if "rate" in row else
+                        f"unavailable: {row.get('unavailable') or row.get('failed')}"
+                    )  # fmt: skip
+                    rss = row.get("peak_rss_mb")
+                    extra = (
+                        f", peak RSS {rss:.0f} MB" if isinstance(rss, float) and rss == rss else ""
+                    )
+                    kit.say(f"  {name:<42} {shown}{extra}")
+                rounds[comp.key].append(one)
+        for comp in chosen:
+            results["components"][comp.key] = {
+                "title": comp.title,
+                "unit": comp.unit,
+                "ours": comp.ours,
+                "note": comp.note,
+                "contenders": summarize(rounds[comp.key]),
+            }
+    finally:
+        ctx.close()
+    if "e2e" in only:
+        kit.say("== end to end (both daemons as processes, one pass)")
+        import bench_e2e
+
+        results["end_to_end"] = guarded("end to end", lambda: bench_e2e.run(opts.quick))
+    results["duration_s"] = round(time.monotonic() - started, 1)
+    opts.results.parent.mkdir(parents=True, exist_ok=True)
+    opts.results.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    kit.say(f"== wrote {opts.results} in {results['duration_s']:.0f} s")
+    import report
+
+    for path in report.write_all(results):
+        kit.say(f"== wrote {path}")
+    kit.say(report.table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
