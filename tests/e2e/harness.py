@@ -232,15 +232,27 @@ def topic_sequences(bootstrap: str, topic: str, run: str) -> tuple[Counter[int],
     return seen, records
 
 
-def row_sequences(conn: CassandraConnection, keyspace: str, source: str, run: str) -> Counter[int]:
-    """Sequence numbers of the rows of one source (with repeats)."""
-    seen: Counter[int] = Counter()
-    with Store(conn, consistency="ONE", request_timeout=30.0) as store:
-        for row in store.select(keyspace, source, "www_access", page_size=5000):
-            seq = sequence_of(row["log"], run)
-            if seq is not None:
-                seen[seq] += 1
-    return seen
+def row_sequences(
+    conn: CassandraConnection, keyspace: str, source: str, run: str, attempts: int = 5
+) -> Counter[int]:
+    """Sequence numbers of the rows of one source (with repeats).
+
+    Retried a few times: on a loaded two-core machine a connection may time out.
+    """
+    for attempt in range(attempts):
+        try:
+            seen: Counter[int] = Counter()
+            with Store(conn, consistency="ONE", request_timeout=60.0, connect_timeout=30.0) as s:
+                for row in s.select(keyspace, source, "www_access", page_size=5000):
+                    seq = sequence_of(row["log"], run)
+                    if seq is not None:
+                        seen[seq] += 1
+            return seen
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(3)
+    raise AssertionError("unreachable")
 
 
 @dataclass
