@@ -25,6 +25,7 @@ from logpipe.forwarder import (
     PipelineSettings,
     StopSignal,
     connect,
+    limit_malloc_arenas,
     make_parser,
     pipeline_settings,
     producer_factory,
@@ -261,6 +262,7 @@ def _ignore(_token: object) -> None:
 
 def run_ship(paths: list[str], opts: dict[str, Any]) -> int:
     """``logs2kafka ship``: 0 when Kafka acknowledged every line, 1 otherwise."""
+    limit_malloc_arenas()
     parser, source = make_parser(opts)
     stop = StopSignal().install()
     try:
