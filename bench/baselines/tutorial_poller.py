@@ -16,6 +16,7 @@ given (the benchmark passes /dev/null, as a pod's log would absorb it).
 from __future__ import annotations
 
 import json
+import time
 from typing import TextIO
 
 from cassandra.cluster import Cluster
@@ -24,13 +25,16 @@ from kafka import KafkaConsumer
 
 def run(
     bootstrap: str, topic: str, contact_point: str, keyspace: str, limit: int, out: TextIO
-) -> int:
+) -> tuple[int, float]:
+    """Returns the messages stored and the seconds from the first message to the last."""
     consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
     cluster = Cluster([contact_point])
     session = cluster.connect(keyspace)
-    done = 0
+    done, first = 0, 0.0
     try:
         for message in consumer:
+            if not done:
+                first = time.monotonic()
             entry = json.loads(json.loads(message.value))["log"]
             print(entry, file=out)
             session.execute(
@@ -44,4 +48,4 @@ def run(
     finally:
         consumer.close()
         cluster.shutdown()
-    return done
+    return done, time.monotonic() - first
