@@ -182,15 +182,38 @@ class CheckpointStore:
 
     def save(self, force: bool = False) -> bool:
         """Write the state atomically if it changed; returns whether a write happened."""
-        if not (self._dirty or force):
+        data = self.snapshot(force)
+        if data is None:
             return False
+        try:
+            self.write(data)
+        except BaseException:
+            self._dirty = True
+            raise
+        return True
+
+    def snapshot(self, force: bool = False) -> bytes | None:
+        """The state to write, if it changed since the last snapshot (then marked clean).
+
+        With ``write`` it lets a caller serialise under its own lock and do the slow part
+        (fsync) outside it; on a failed write, call ``mark_dirty()``.
+        """
+        if not (self._dirty or force):
+            return None
         if self.readonly:
             raise CheckpointError(f"{self.state_dir} is owned by another process: read-only")
         payload = {
             "version": _FORMAT_VERSION,
             "files": [asdict(c) for c in sorted(self._entries.values(), key=lambda c: c.path)],
         }
-        data = json.dumps(payload, indent=1, sort_keys=True).encode()
+        self._dirty = False
+        return json.dumps(payload, indent=1, sort_keys=True).encode()
+
+    def mark_dirty(self) -> None:
+        self._dirty = True
+
+    def write(self, data: bytes) -> None:
+        """Replace the state file with ``data`` atomically and durably."""
         fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=".tmp", dir=self.state_dir)
         try:
             with os.fdopen(fd, "wb") as fh:
@@ -203,8 +226,6 @@ class CheckpointStore:
                 os.unlink(tmp)
             raise
         _fsync_dir(self.state_dir)
-        self._dirty = False
-        return True
 
     # -- internals -----------------------------------------------------------------------
 

@@ -238,16 +238,16 @@ def test_a_failing_checkpoint_disk_does_not_stop_reading(tmp_path, monkeypatch):
     log.touch()
     tailer = make_tailer(str(log), tmp_path / "state")
     c = Collector(tailer)
-    real_save = tailer.store.save
+    real_write = tailer.store.write
 
-    def full(force: bool = False) -> bool:
+    def full(data: bytes) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(tailer.store, "save", full)
+    monkeypatch.setattr(tailer.store, "write", full)
     append(log, lines(0, 5))
     c.until(lambda: len(c.lines) == 5)
     c.settle(0.15)  # several periodic flushes fail: logged, not raised
-    monkeypatch.setattr(tailer.store, "save", real_save)
+    monkeypatch.setattr(tailer.store, "write", real_write)
     c.settle(0.15)
     state = json.loads((tmp_path / "state" / STATE_FILE).read_text())
     crash(tailer)

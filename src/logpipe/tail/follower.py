@@ -112,6 +112,7 @@ class Tailer:
         self._draining: dict[str, bool] = {}  # closed file_id -> forget its entry when done
         self._retired: list[Retired] = []  # truncated moments ago, their copy may come
         self._lock = threading.Lock()  # trackers + store: ack() comes from other threads
+        self._save_lock = threading.Lock()  # one checkpoint write at a time, in order
         self._wake = threading.Event()
         self._open_errors: dict[str, str] = {}
         self._flush_state = StateLog(log, initial="ok")
@@ -157,26 +158,45 @@ class Tailer:
             return tracker.ack(end_offset) if tracker is not None else False
 
     def flush_checkpoints(self) -> bool:
-        """Write the committed positions now if they changed; returns whether it wrote."""
-        with self._lock:
-            by_id = {r.file_id: r for r in self._readers.values()}
-            for file_id, tracker in list(self._trackers.items()):
-                entry = self.store.get(file_id)
-                if file_id in self._draining and tracker.in_flight == 0:
-                    forget = self._draining.pop(file_id)
-                    del self._trackers[file_id]
-                    if entry is not None and forget:
-                        self.store.remove(file_id)
-                        continue
-                    if entry is not None:
-                        self._put(entry, tracker.committed, closed=True)
+        """Write the committed positions now if they changed; returns whether it wrote.
+
+        The positions are gathered under the lock ``ack`` takes; the file is written and
+        fsynced outside it, so acknowledgements (the Kafka client's thread) never wait
+        for the disk.
+        """
+        with self._save_lock:
+            with self._lock:
+                data = self._gather_checkpoints()
+            if data is None:
+                return False
+            try:
+                self.store.write(data)
+            except BaseException:
+                with self._lock:
+                    self.store.mark_dirty()
+                raise
+        return True
+
+    def _gather_checkpoints(self) -> bytes | None:
+        """Move the committed offsets into the store; the state to write, if it changed."""
+        by_id = {r.file_id: r for r in self._readers.values()}
+        for file_id, tracker in list(self._trackers.items()):
+            entry = self.store.get(file_id)
+            if file_id in self._draining and tracker.in_flight == 0:
+                forget = self._draining.pop(file_id)
+                del self._trackers[file_id]
+                if entry is not None and forget:
+                    self.store.remove(file_id)
                     continue
-                if entry is None:
-                    continue
-                reader = by_id.get(file_id)
-                self._put(entry, tracker.committed, reader=reader)
-            self._next_flush = time.monotonic() + self.flush_interval
-            return self.store.save()
+                if entry is not None:
+                    self._put(entry, tracker.committed, closed=True)
+                continue
+            if entry is None:
+                continue
+            reader = by_id.get(file_id)
+            self._put(entry, tracker.committed, reader=reader)
+        self._next_flush = time.monotonic() + self.flush_interval
+        return self.store.snapshot()
 
     def _periodic_flush(self) -> None:
         """Flush from ``poll``: a failing disk is logged once and retried, never raised,
