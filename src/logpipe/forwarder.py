@@ -7,9 +7,9 @@ Guarantees, and where they come from:
   again, never dropped.
 - Bounded memory: at most ``max_pending`` lines are between the file and Kafka's
   acknowledgement; when Kafka is down or slow, reading simply pauses.
-- One thread touches the tailer: acknowledgements arrive on the Kafka client's IO
-  thread and are handed over through a deque (append and popleft are atomic), which
-  the main loop drains.
+- One thread touches the tailer: acknowledgements are collected by the producer's
+  ``poll`` on the main loop's thread (a deque also accepts them from another thread:
+  append and popleft are atomic) and handed to the tailer by the main loop only.
 - Quiet outages: "kafka unreachable" and "kafka reachable again" are each logged once
   per change, never once per line.
 """
