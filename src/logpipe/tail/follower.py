@@ -659,10 +659,12 @@ class Tailer:
                 if now >= reader.copy_until:
                     return True
                 continue
+            if reader.error is not None:
+                continue  # retried by the next poll (a rescan is due every second)
             try:
                 reader.refresh_size()
             except OSError:
-                return True
+                continue
             if reader.has_backlog or reader.size < reader.read_pos:
                 return True
             if not reader.current:

@@ -78,6 +78,7 @@ class FileReader:
         self.rotated_at: float | None = None
         self.last_data = now  # when bytes last arrived (monotonic)
         self._checked_size = -1  # size at the last fingerprint check
+        self._dry_size = -1  # a size at which reading found nothing more
         self.at_eof = False
         self.error: str | None = None  # the last read error, logged once
 
@@ -95,7 +96,7 @@ class FileReader:
     @property
     def has_backlog(self) -> bool:
         """Something can be read or handed out right now."""
-        return self.read_pos < self.size or b"\n" in self.buf
+        return (self.read_pos < self.size and self.size != self._dry_size) or b"\n" in self.buf
 
     def refresh_size(self) -> os.stat_result:
         st = os.fstat(self.fd)
@@ -126,7 +127,7 @@ class FileReader:
         max_bytes = self.max_line_bytes
         chunk_bytes = self.chunk_bytes
         self.at_eof = False
-        if self.read_pos >= self.size and b"\n" not in self.buf:
+        if not self.has_backlog:
             self.at_eof = True  # nothing new since the last fstat: spare the read
             return
         while True:
@@ -141,6 +142,10 @@ class FileReader:
             chunk = os.pread(self.fd, chunk_bytes, self.read_pos)
             if not chunk:
                 self.at_eof = True
+                if self.read_pos < self.size:
+                    # fstat promised more than a read gives (a network filesystem's stale
+                    # size): do not call that backlog again until the size changes.
+                    self._dry_size = self.size
                 return
             chunk_start = self.read_pos
             self.read_pos += len(chunk)
@@ -220,6 +225,7 @@ class FileReader:
         self.at_eof = False
         self.tail = b""
         self._checked_size = -1
+        self._dry_size = -1
 
     def resume_as(self, file_id: str, offset: int) -> None:
         """Continue another file's lines: this file is a copy of it, read from ``offset``."""
