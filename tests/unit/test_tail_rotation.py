@@ -170,3 +170,15 @@ def test_new_files_matching_the_glob_are_read_from_their_start(tmp_path):
     collector.settle(0.2)
     tailer.close()
     assert sorted(collector.data) == [seq_line(n)[:-1] for n in (1, 2, 3)]
+
+
+def test_double_star_globs_reach_any_depth(tmp_path):
+    deep = tmp_path / "logs" / "vhosts" / "www2"
+    deep.mkdir(parents=True)
+    tailer = make_tailer(str(tmp_path / "logs" / "**" / "*.log"), tmp_path / "state")
+    collector = Collector(tailer)
+    (deep / "access.log").write_bytes(seq_line(0))
+    (tmp_path / "logs" / "top.log").write_bytes(seq_line(1))
+    collector.until(lambda: len(collector.lines) == 2)
+    tailer.close()
+    assert sorted(collector.data) == [seq_line(0)[:-1], seq_line(1)[:-1]]

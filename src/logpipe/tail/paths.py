@@ -18,14 +18,14 @@ def expand(patterns: Sequence[str]) -> list[str]:
     """Every existing path matching the patterns, in a stable order, without duplicates.
 
     A pattern without glob characters is returned as is if it exists, so a plain path
-    works even if its name contains ``[``.
+    works even if its name contains ``[``.  ``**`` matches any depth of directories.
     """
     seen: set[str] = set()
     out: list[str] = []
     for pattern in patterns:
         expanded = os.path.expanduser(pattern)
         if glob.has_magic(expanded):
-            matches: Iterable[str] = sorted(glob.glob(expanded))
+            matches: Iterable[str] = sorted(glob.glob(expanded, recursive=True))
         else:
             matches = [expanded] if os.path.lexists(expanded) else []
         for path in matches:
