@@ -115,3 +115,25 @@ def test_a_copy_without_the_bytes_we_last_read_is_not_taken_for_one(tmp_path):
     c.until(lambda: len(c.lines) == 210)
     tailer.close()
     assert [line.path for line in c.lines[100:]] == [str(tmp_path / "access.log.1")] * 110
+
+
+def test_a_plain_copy_is_not_read_again(tmp_path):
+    """logrotate ``copy`` (or ``cp``) under the glob, no truncation: its lines were read in
+    the original; the copy is followed from its end."""
+    log = tmp_path / "access.log"
+    log.write_bytes(lines(0, 100))
+    tailer = make_tailer(
+        str(tmp_path / "access.log*"), tmp_path / "state", from_beginning=True, copy_wait=0.2
+    )
+    c = Collector(tailer)
+    c.until(lambda: len(c.lines) == 100)
+    shutil.copyfile(log, tmp_path / "access.log.1")
+    append(log, lines(100, 110))
+    c.until(lambda: len(c.lines) >= 110)
+    c.settle(0.35)  # past copy_wait: the copy is let go
+    append(tmp_path / "access.log.1", lines(110, 112))  # were it written to, that is new
+    c.until(lambda: len(c.lines) >= 112)
+    c.settle(0.2)
+    tailer.close()
+    assert_exactly_once_in_order(c.lines, 112)
+    assert [line.path for line in c.lines[110:]] == [str(tmp_path / "access.log.1")] * 2

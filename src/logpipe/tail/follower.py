@@ -39,7 +39,7 @@ from logpipe.checkpoint import (
 )
 from logpipe.observability import StateLog, get_logger
 from logpipe.tail import paths
-from logpipe.tail.copies import Retired, continues_at
+from logpipe.tail.copies import TAIL_BYTES, Retired, continues_at
 from logpipe.tail.identity import FINGERPRINT_BYTES, Fingerprint, file_key, make_file_id
 from logpipe.tail.reader import FileReader, Line
 
@@ -461,17 +461,40 @@ class Tailer:
         return False
 
     def _release_copy(self, reader: FileReader, now: float) -> None:
-        """A file held as a possible copy turned out not to be one: read it whole."""
+        """The original of a possible copy was not truncated within ``copy_wait``.
+
+        If the file is a plain copy of the original's beginning (logrotate ``copy``, or
+        ``cp``: the original holds the same bytes where the copy ends) its lines are read
+        from the original: follow it from its end.  Otherwise it only started alike: read
+        it whole, as any new file.
+        """
+        source = next(
+            (r for r in self._readers.values() if r.file_id == reader.copy_of and r.fd >= 0),
+            None,
+        )
         reader.copy_of = None
+        st = os.fstat(reader.fd)
+        offset = 0
+        if source is not None and st.st_size > 0:
+            start = max(0, st.st_size - TAIL_BYTES)
+            end_bytes = os.pread(reader.fd, st.st_size - start, start)
+            if continues_at(source.fd, st.st_size, end_bytes):
+                offset = st.st_size
         with self._lock:
-            st = os.fstat(reader.fd)
             file_id = self._new_file_id(st, reader.fp)
-            reader.resume_as(file_id, 0)
+            reader.resume_as(file_id, offset)
             reader.last_data = now
-            self._continue_generation(file_id, 0)
-            entry = Checkpoint(file_id, reader.path, reader.dev, reader.ino, 0, "", 0)
-            self._put(entry, 0, reader=reader, closed=False)
-        log.info("%s is not a copy; reading it from the start", reader.path)
+            self._continue_generation(file_id, offset)
+            entry = Checkpoint(file_id, reader.path, reader.dev, reader.ino, 0, "", offset)
+            self._put(entry, offset, reader=reader, closed=False)
+        if offset:
+            log.info(
+                "%s is a copy of the beginning of %s, read there; following it from its end",
+                reader.path,
+                source.path if source else "?",
+            )
+        else:
+            log.info("%s is not a copy; reading it from the start", reader.path)
 
     def _matching_checkpoint(self, fd: int, st: os.stat_result, path: str) -> Checkpoint | None:
         """The checkpoint of this very file, if any: same inode and same first bytes.
