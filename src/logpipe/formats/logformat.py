@@ -183,8 +183,12 @@ def _is_quoted(items: list[str | Directive], index: int) -> bool:
     )
 
 
-def _pattern(kind: Kind, quoted: str | None, last: bool, directive: Directive) -> str:
-    """Regex for one directive; ``quoted`` is the quoted-value pattern when in quotes."""
+def _pattern(kind: Kind, quoted: str | None, follow: str | None, directive: Directive) -> str:
+    """Regex for one directive.
+
+    ``quoted`` is the quoted-value pattern when the directive sits between quotes;
+    ``follow`` the regex of the literal right after it ("" at the end of the format).
+    """
     if kind is Kind.INT:
         return _INT
     if kind is Kind.STATUS:
@@ -196,12 +200,19 @@ def _pattern(kind: Kind, quoted: str | None, last: bool, directive: Directive) -
     if kind is Kind.REQUEST:
         if quoted is not None:
             return _REQUEST_QUOTED.format(quoted)
-        return r"(?:(?!)()()()|(.*))" if last else r"(?:(?!)()()()|(.*?))"
+        # unquoted: up to three words (method, target, protocol), so backtracking is bounded
+        return r"(?:(?!)()()()|(\S+(?: \S+){0,2}))"
     if quoted is not None:
         return "(" + quoted + ")"
     if kind is Kind.TOKEN:
         return r"(\S+)"
-    return "(.*)" if last else "(.*?)"
+    if follow == "":
+        return "(.*)"
+    if follow:
+        # up to the first place the next literal matches, and no second guess: several
+        # free-text fields in a row would otherwise backtrack in cubic time
+        return "(?>(.*?)(?=" + follow + "))"
+    return "(.*?)"
 
 
 def _build(items: list[str | Directive], quoted_value: str) -> tuple[str, list[tuple[str, str]]]:
@@ -219,7 +230,9 @@ def _build(items: list[str | Directive], quoted_value: str) -> tuple[str, list[t
             pieces.append((item.text, regex))
             continue
         quoted = quoted_value if _is_quoted(items, index) else None
-        pieces.append((item.text, _pattern(kind, quoted, last, item)))
+        after = items[index + 1] if not last else ""
+        follow = _literal(after, index + 1 == len(items) - 1) if isinstance(after, str) else None
+        pieces.append((item.text, _pattern(kind, quoted, follow, item)))
     return "".join(p for _, p in pieces), pieces
 
 
