@@ -16,6 +16,7 @@ error, so the caller can send it again instead of losing it.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -40,10 +41,11 @@ class _OncePerMessage(logging.Filter):
     def __init__(self, interval: float = 300.0) -> None:
         super().__init__()
         self.interval = interval
-        self._last: dict[tuple[str, object], float] = {}
+        self._last: dict[tuple[str, str], float] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, record.msg)
+        # Numbers (ports, counts, durations) vary between repetitions of one message.
+        key = (record.name, _DIGITS.sub("#", record.getMessage()))
         now = time.monotonic()
         last = self._last.get(key)
         if last is not None and now - last < self.interval:
@@ -55,6 +57,7 @@ class _OncePerMessage(logging.Filter):
 
 
 _CLIENT_LOG_FILTER = _OncePerMessage()
+_DIGITS = re.compile(r"\d+")
 
 
 def _quiet_client_logs() -> None:
@@ -423,6 +426,10 @@ class ConfluentProducer:
                 "partitioner": "murmur2_random",
                 "queue.buffering.max.messages": 1_000_000,
                 "client.id": "logs2kafka",
+                # librdkafka's own log lines and errors go through Python logging, where
+                # repetitions during an outage are dropped (see _OncePerMessage).
+                "logger": _CONFLUENT_LOG,
+                "error_cb": _confluent_error,
             }
         )
         self._producer = confluent_kafka.Producer(config)
@@ -460,6 +467,14 @@ class ConfluentProducer:
 
     def close(self, timeout: float = 5.0) -> None:
         self._producer.flush(max(timeout, 0.0))
+
+
+_CONFLUENT_LOG = logging.getLogger("kafka.librdkafka")
+_CONFLUENT_LOG.addFilter(_CLIENT_LOG_FILTER)
+
+
+def _confluent_error(error: Any) -> None:
+    _CONFLUENT_LOG.warning("%s", error)
 
 
 def create_topic(

@@ -21,6 +21,8 @@ from logpipe.envelope import LogEntry, decode
 from logpipe.kafka import create_topic
 from logpipe.settings import KafkaConnection
 
+#: Both Kafka clients behind logpipe.kafka: the guarantees are tested with each.
+CLIENTS = ["kafka-python", "confluent"]
 BIN = Path(sys.executable).parent
 LOGS2KAFKA = str(BIN / "logs2kafka")
 

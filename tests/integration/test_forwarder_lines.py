@@ -8,7 +8,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from forwarder_support import LOGS2KAFKA, Daemon, TopicReader, make_topic, tail_args
+from forwarder_support import (
+    CLIENTS,
+    LOGS2KAFKA,
+    Daemon,
+    TopicReader,
+    make_topic,
+    tail_args,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -68,7 +75,8 @@ def _ship(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_ship_sends_plain_and_gzip_files_whole(kafka_bootstrap, unique_name, tmp_path):
+@pytest.mark.parametrize("client", CLIENTS)
+def test_ship_sends_plain_and_gzip_files_whole(client, kafka_bootstrap, unique_name, tmp_path):
     topic = make_topic(kafka_bootstrap, unique_name("ship"))
     lines = DATA.read_bytes().splitlines()[:3000]
     plain = tmp_path / "access.log"
@@ -84,6 +92,8 @@ def test_ship_sends_plain_and_gzip_files_whole(kafka_bootstrap, unique_name, tmp
         kafka_bootstrap,
         "--source",
         "www2",
+        "--kafka-client",
+        client,
     )
     assert done.returncode == 0, done.stderr.decode()
     summary = done.stderr.decode().strip().splitlines()[-1]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from forwarder_support import (
+    CLIENTS,
     Daemon,
     TopicReader,
     access_line,
@@ -77,7 +78,8 @@ class Writer(threading.Thread):
                 self.stop.wait(0.05)
 
 
-def test_broker_down_20s_under_load_nothing_missing(kafka_bootstrap, unique_name, tmp_path):
+@pytest.mark.parametrize("client", CLIENTS)
+def test_broker_down_20s_under_load_nothing_missing(client, kafka_bootstrap, unique_name, tmp_path):
     topic = make_topic(kafka_bootstrap, unique_name("outage"))
     log = tmp_path / "access.log"
     log.touch()
@@ -91,6 +93,7 @@ def test_broker_down_20s_under_load_nothing_missing(kafka_bootstrap, unique_name
         max_pending=str(MAX_PENDING),
         metrics_port=str(port),
         unhealthy_after="5",
+        kafka_client=client,
     )
     daemon = Daemon(args, tmp_path / "daemon.log").start()
     reader = TopicReader(kafka_bootstrap, topic)

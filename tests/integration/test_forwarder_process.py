@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from forwarder_support import (
+    CLIENTS,
     Daemon,
     TopicReader,
     access_line,
@@ -65,12 +66,19 @@ def checkpoint_offset(state_dir: Path, log: Path) -> int:
     return entries[0].offset
 
 
-def test_kill_9_then_restart_loses_nothing(kafka_bootstrap, unique_name, tmp_path):
+@pytest.mark.parametrize("client", CLIENTS)
+def test_kill_9_then_restart_loses_nothing(client, kafka_bootstrap, unique_name, tmp_path):
     topic = make_topic(kafka_bootstrap, unique_name("kill9"))
     log, state = tmp_path / "access.log", tmp_path / "state"
     log.touch()
     args = tail_args(
-        topic, kafka_bootstrap, state, log, from_beginning="", max_pending=str(MAX_PENDING)
+        topic,
+        kafka_bootstrap,
+        state,
+        log,
+        from_beginning="",
+        max_pending=str(MAX_PENDING),
+        kafka_client=client,
     )
     reader = TopicReader(kafka_bootstrap, topic)
     first = Daemon(args, tmp_path / "daemon1.log").start()
@@ -104,13 +112,22 @@ def test_kill_9_then_restart_loses_nothing(kafka_bootstrap, unique_name, tmp_pat
     assert len(resent) <= MAX_PENDING + 2000
 
 
+@pytest.mark.parametrize("client", CLIENTS)
 def test_sigterm_exits_0_in_time_with_a_checkpoint_covering_every_acked_line(
-    kafka_bootstrap, unique_name, tmp_path
+    client, kafka_bootstrap, unique_name, tmp_path
 ):
     topic = make_topic(kafka_bootstrap, unique_name("sigterm"))
     log, state = tmp_path / "access.log", tmp_path / "state"
     log.touch()
-    args = tail_args(topic, kafka_bootstrap, state, log, from_beginning="", shutdown_timeout="10")
+    args = tail_args(
+        topic,
+        kafka_bootstrap,
+        state,
+        log,
+        from_beginning="",
+        shutdown_timeout="10",
+        kafka_client=client,
+    )
     reader = TopicReader(kafka_bootstrap, topic)
     first = Daemon(args, tmp_path / "daemon1.log").start()
     second = Daemon(args, tmp_path / "daemon2.log")
