@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 
@@ -53,3 +53,23 @@ def ship(files: tuple[str, ...], **opts: Any) -> None:
 
     setup_logging(opts["log_level"], opts["log_format"])
     sys.exit(run_ship(list(files), opts))
+
+
+@main.command()
+@click.argument("file", default="-", type=click.File("rb"))
+@S.options(*S.PARSING)
+def parse(file: BinaryIO, **opts: Any) -> None:
+    """Print the envelope of every line of FILE (default: stdin) as JSON lines.
+
+    A one-line summary (lines, parsed, parse errors, truncated) goes to stderr. Run it on
+    a sample of your log to check --format before shipping.
+    """
+    from logpipe.formats import FormatError
+    from logpipe.formats.stream import run_parse
+
+    out = sys.stdout.buffer
+    try:
+        code = run_parse(file, opts, out, sys.stderr)
+    except FormatError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--format'") from None
+    sys.exit(code)

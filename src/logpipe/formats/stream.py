@@ -6,10 +6,12 @@ same LineParser and encoder as the forwarder, so what it prints is what Kafka wo
 
 from __future__ import annotations
 
+import io
+import os
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TextIO
 
 from logpipe.envelope import encode
 from logpipe.formats.parser import DEFAULT_MAX_LINE_BYTES, LineParser
@@ -88,3 +90,28 @@ def parse_stream(stream: BinaryIO, out: BinaryIO, parser: LineParser) -> ParseSu
     )
     out.flush()
     return summary
+
+
+def run_parse(stream: BinaryIO, opts: dict[str, Any], out: BinaryIO, err: TextIO) -> int:
+    """``logs2kafka parse``: envelopes to ``out``, the summary line to ``err``; exit code.
+
+    Raises FormatError (before any output) when ``--format`` does not compile. A reader
+    that goes away early (``| head``) ends the run quietly.
+    """
+    parser = parser_from_options(opts)
+    try:
+        summary = parse_stream(stream, out, parser)
+    except BrokenPipeError:
+        _silence(out)
+        return 0
+    print(summary, file=err, flush=True)
+    return 0
+
+
+def _silence(out: BinaryIO) -> None:
+    """Point a closed pipe at /dev/null so the interpreter's final flush stays quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, out.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass
