@@ -18,7 +18,7 @@ from pathlib import Path
 from kafka import KafkaConsumer, TopicPartition
 
 from logpipe.envelope import LogEntry, decode
-from logpipe.kafka import create_topic
+from logpipe.kafka import build_client_config, create_topic
 from logpipe.settings import KafkaConnection
 
 #: Both Kafka clients behind logpipe.kafka: the guarantees are tested with each.
@@ -51,9 +51,12 @@ def seq_of(entry: LogEntry) -> tuple[str, int]:
 class TopicReader:
     """Reads a one-partition topic from the start, incrementally."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, conn: KafkaConnection | None = None) -> None:
+        security = build_client_config(conn) if conn is not None else {}
+        security.pop("bootstrap_servers", None)
         self.consumer = KafkaConsumer(
             bootstrap_servers=bootstrap,
+            **security,
             enable_auto_commit=False,
             group_id=None,
             auto_offset_reset="earliest",
