@@ -4,7 +4,9 @@ over-long lines arrive too, flagged; ``ship`` sends whole plain and gzip files."
 from __future__ import annotations
 
 import gzip
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,8 @@ from forwarder_support import (
     make_topic,
     tail_args,
 )
+
+from logpipe.envelope import decode
 
 pytestmark = pytest.mark.integration
 
@@ -123,3 +127,32 @@ def test_ship_of_a_missing_file_fails_cleanly(tmp_path):
     done = _ship(str(tmp_path / "nope.log"), "--dry-run")
     assert done.returncode == 2
     assert b"does not exist" in done.stderr
+
+
+def test_tail_dry_run_prints_envelopes_and_moves_no_checkpoint(tmp_path):
+    log, state, out = tmp_path / "access.log", tmp_path / "state", tmp_path / "out.jsonl"
+    log.write_bytes(b"\n".join(LINES[:3]) + b"\n")
+    with open(out, "wb") as stdout:
+        tail = subprocess.Popen(
+            [
+                *(LOGS2KAFKA, "tail", str(log), "--dry-run", "--from-beginning"),
+                *("--state-dir", str(state), "--bootstrap-servers", "127.0.0.1:1"),
+            ],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while out.read_bytes().count(b"\n") < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        tail.send_signal(signal.SIGTERM)
+        _out, err = tail.communicate(timeout=20)
+        assert tail.returncode == 0, err.decode()[-3000:]
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+    printed = out.read_bytes().splitlines()
+    assert [decode(line).log.encode() for line in printed[:2]] == LINES[:2]
+    assert len(printed) == 3 and "\\xff\\xfe" in decode(printed[2]).log
+    assert not (state / "checkpoints.json").exists()
