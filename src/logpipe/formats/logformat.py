@@ -30,8 +30,8 @@ Fields = dict[str, Any]
 
 #: A quoted value: no bare quote; a backslash escapes the next character.
 QUOTED = r'[^"\\]*(?:\\.[^"\\]*)*'
-#: The same without escapes: most lines have none, and this runs a third faster.
-PLAIN_QUOTED = r'[^"\\]*'
+#: For lines without any backslash (most lines), hence without escapes: a third faster.
+PLAIN_QUOTED = r'[^"]*'
 LENIENT_QUOTED = r".*?"
 #: Lenient matching backtracks; beyond this many characters it is not attempted.
 LENIENT_MAX_CHARS = 8192
@@ -40,7 +40,7 @@ _INT = r"(\d{1,18}|-)"
 _STATUS = r"(\d{3}|-)"
 _TIME = r"\[(" + CLF_TIME + r")\]"
 #: The request line split by the regex itself in the usual case; otherwise whole.
-_REQUEST_QUOTED = r"(?:([A-Z]{{1,20}}) ([^\s\"\\]+) (HTTP/\d\.\d)|({}))"
+_REQUEST_QUOTED = r"(?:([A-Z]{{1,20}}) (\S+) (HTTP/\d\.\d)|({}))"
 _REQUEST_SPLIT = re.compile(
     r"([A-Za-z0-9_.!#$%&'*+^`|~-]+) (\S.*?)(?: ([A-Za-z]+/\S*))?\Z", re.DOTALL
 )
@@ -78,7 +78,7 @@ class CompiledFormat:
     """A LogFormat compiled once; ``parse`` turns one line of text into fields."""
 
     logformat: str
-    #: tried first: quoted values without backslashes (most lines)
+    #: tried first on lines without a backslash (most lines): no escapes to allow for
     fast: re.Pattern[str]
     #: then quoted values with Apache's escapes, then bare quotes (``match``)
     regex: re.Pattern[str]
@@ -122,12 +122,12 @@ class CompiledFormat:
             when = assemble(parts)  # type: ignore[arg-type]
         extra = groups[self.extra_group]
         if extra:
-            fields["extra"] = extra
+            fields["extra"] = extra.rstrip()
         return fields, when
 
     def match(self, text: str, pos: int = 0) -> re.Match[str] | None:
         """The fast match, the strict one, else the lenient one (for lines of modest length)."""
-        found = self.fast.match(text, pos)
+        found = self.fast.match(text, pos) if "\\" not in text else None
         if found is None:
             found = self.match_slow(text, pos)
         return found
@@ -236,7 +236,8 @@ def _build(items: list[str | Directive], quoted_value: str) -> tuple[str, list[t
     return "".join(p for _, p in pieces), pieces
 
 
-_EXTRA = r"(?:\s*(\S.*?))?\s*\Z"
+#: Whatever follows the last item of the format (extra fields) is kept, not refused.
+_EXTRA = r"\s*(.*)\Z"
 
 
 def compile_logformat(logformat: str) -> CompiledFormat:
