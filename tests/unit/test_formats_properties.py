@@ -18,6 +18,7 @@ PARSERS = {
 PARSERS["custom"] = LineParser(
     '%h %{A}i -> %U "%{B}i" %{%Y-%m-%d %T}t [%{msec_frac}t] %X%k', source="prop"
 )
+COMBINED = LineParser("combined", source="prop")
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Pieces of real lines, so the generated input gets near and past the matching paths.
@@ -139,3 +140,91 @@ def entries(draw: st.DrawFn) -> LogEntry:
 @given(entry=entries())
 def test_decode_of_encode_is_the_same_entry(entry: LogEntry):
     assert decode(encode(entry)) == entry
+
+
+@PROPERTY
+@given(line=NEARLY, name=st.sampled_from(["combined", "common", "vhost_combined", "custom"]))
+def test_fast_expression_agrees_with_the_strict_one_on_lines_without_backslash(
+    line: bytes, name: str
+):
+    text = line.decode("utf-8").replace("\\", "/")
+    compiled = PARSERS[name].format
+    fast, strict = compiled.fast.match(text), compiled.regex.match(text)
+    assert (fast is None) == (strict is None)
+    if fast is not None and strict is not None:
+        assert fast.groups() == strict.groups()
+
+
+def apache_escape(text: str) -> str:
+    """What httpd writes for a request line or header value (ap_escape_logitem)."""
+    out = []
+    for byte in text.encode("utf-8"):
+        char = chr(byte)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif 0x20 <= byte < 0x7F:
+            out.append(char)
+        else:
+            out.append(f"\\x{byte:02x}")
+    return "".join(out)
+
+
+ESCAPED = st.text(max_size=60).map(apache_escape)
+TOKEN = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=20)
+HOSTS = st.one_of(st.sampled_from(["192.0.2.1", "2001:db8::1", "::1", "in24.inetnebr.com"]), TOKEN)
+STAMPS = st.datetimes(
+    min_value=__import__("datetime").datetime(1990, 1, 1),
+    max_value=__import__("datetime").datetime(2100, 1, 1),
+)
+OFFSETS = st.sampled_from(["+0000", "-0700", "+0530", "-1200", "+1400"])
+
+
+@st.composite
+def combined_lines(draw: st.DrawFn) -> tuple[bytes, dict]:
+    """A line as httpd writes the combined format, with anything in its fields."""
+    host, ident, user = draw(HOSTS), draw(st.just("-") | TOKEN), draw(st.just("-") | TOKEN)
+    when, offset = draw(STAMPS), draw(OFFSETS)
+    stamp = when.strftime("%d/%b/%Y:%H:%M:%S ") + offset
+    request = draw(st.sampled_from(["-", "GET / HTTP/1.1"]) | ESCAPED)
+    status = draw(st.sampled_from(["200", "304", "408", "-"]))
+    size = draw(st.sampled_from(["-", "0"]) | st.integers(0, 10**12).map(str))
+    referer, agent = draw(st.just("-") | ESCAPED), draw(st.just("-") | ESCAPED)
+    gap = draw(st.sampled_from([" ", ""]))  # "-""Mozilla..." is written too
+    line = f'{host} {ident} {user} [{stamp}] "{request}" {status} {size} "{referer}"{gap}"{agent}"'
+    expected = {
+        "remote_host": None if host == "-" else host,
+        "ident": None if ident == "-" else ident,
+        "remote_user": None if user == "-" else user,
+        "status": None if status == "-" else int(status),
+        "bytes": None if size == "-" else int(size),
+        "referer": None if referer == "-" else referer,
+        "user_agent": None if agent == "-" else agent,
+        "datetime": when.strftime("%Y-%m-%dT%H:%M:%S") + f"{offset[:3]}:{offset[3:]}",
+    }
+    return line.encode(), {**expected, "request_line": request}
+
+
+@PROPERTY
+@given(case=combined_lines())
+def test_whatever_httpd_writes_in_combined_fields_comes_back(case: tuple[bytes, dict]):
+    line, expected = case
+    entry = COMBINED.parse(line)
+    assert entry.parse_error is None, (line, entry.parse_error)
+    assert entry.fields is not None
+    special = ("datetime", "request_line")
+    got = {k: entry.fields.get(k) for k in expected if k not in special}
+    assert got == {k: v for k, v in expected.items() if k not in special}
+    request = expected["request_line"]
+    parts = [entry.fields[k] for k in ("method", "path", "protocol") if entry.fields[k]]
+    if "request" in entry.fields:  # kept whole: it did not split
+        assert entry.fields["request"] == request and parts == []
+    elif request == "-":
+        assert parts == []
+    else:
+        assert " ".join(parts) == request
+    assert entry.datetime == expected["datetime"]
+    assert "extra" not in entry.fields
+    text = line.decode()
+    if "\\" not in text:
+        compiled = COMBINED.format
+        assert compiled.fast.match(text).groups() == compiled.regex.match(text).groups()
