@@ -25,6 +25,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from logpipe import settings
 from logpipe.envelope import EnvelopeError, decode, parse_datetime
 from logpipe.kafka import (
     ConsumedRecord,
@@ -270,16 +271,16 @@ class PollerMetrics:
 class PollerConfig:
     """Everything ``kafka2cassandra poll`` is told (the CLI builds it from the flags)."""
 
-    topic: str = "www_logs"
-    keyspace: str = "admintome"
-    log_id_mode: str = "now"
-    dlq_topic: str = "www_logs.dlq"
-    consistency: str = "LOCAL_QUORUM"
-    max_in_flight: int = 256
+    topic: str = settings.TOPIC.default
+    keyspace: str = settings.KEYSPACE.default
+    log_id_mode: str = settings.LOG_ID.default
+    dlq_topic: str = settings.DLQ_TOPIC.default
+    consistency: str = settings.CONSISTENCY.default
+    max_in_flight: int = settings.MAX_WRITES_IN_FLIGHT.default
     #: Rows of one partition key per unlogged batch (1: one insert per row).
-    batch_rows: int = 1
-    commit_interval: float = 1.0
-    shutdown_timeout: float = 20.0
+    batch_rows: int = settings.BATCH_ROWS.default
+    commit_interval: float = settings.COMMIT_INTERVAL.default
+    shutdown_timeout: float = settings.SHUTDOWN_TIMEOUT.default
     metrics_port: int | None = None
     metrics_host: str = "0.0.0.0"
     consumer: ConsumerSettings = field(default_factory=ConsumerSettings)
@@ -332,6 +333,7 @@ class Poller:
         self._last_failure = 0.0
         self._cassandra_state = StateLog(log)
         self._flow_state = StateLog(log, "running")
+        self._dlq_state = StateLog(log, "ok")
         self._store: Store | None = None
         self._writer: RowWriter | None = None
         self._consumer: LogConsumer | None = None
@@ -587,6 +589,7 @@ class Poller:
         self, item: _Item, error: str, reason: str, exc: BaseException | None
     ) -> None:
         if exc is None:
+            self._dlq_state.set("ok", "dead-letter topic writable again")
             self.metrics.dead_lettered.labels(error).inc()
             record = item.record
             log.warning(
@@ -617,9 +620,12 @@ class Poller:
             else:
                 _, item, error, reason, exc = event
                 self._schedule_retry(("dlq", item, error, reason))
-                log.warning(
+                self._dlq_state.set(
+                    "failing",
                     "dead-letter topic not writable; retrying",
-                    extra={"error": str(exc)[:_MAX_REASON], "dlq_topic": self.config.dlq_topic},
+                    logging.WARNING,
+                    error=str(exc)[:_MAX_REASON],
+                    dlq_topic=self.config.dlq_topic,
                 )
 
     def _write_failed(self, chunk: _Chunk, exc: BaseException) -> None:

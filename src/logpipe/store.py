@@ -72,6 +72,7 @@ _DC_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 # 100-ns intervals between the UUID epoch (1582-10-15) and the Unix epoch.
 _UUID_EPOCH_OFFSET = 0x01B21DD213814000
 _SUBSECOND_UNITS = 10_000_000
+_BIGINT = struct.Struct(">q")
 
 
 # --- rows and log_id -------------------------------------------------------------------
@@ -113,14 +114,12 @@ def event_timeuuid(when: datetime, topic: str, partition: int, offset: int) -> u
     clock_seq = bits & 0x3FFF
     node = (bits >> 14) & 0xFFFFFFFFFFFF
     return uuid.UUID(
-        fields=(
-            ticks & 0xFFFFFFFF,
-            (ticks >> 32) & 0xFFFF,
-            ((ticks >> 48) & 0x0FFF) | 0x1000,
-            ((clock_seq >> 8) & 0x3F) | 0x80,
-            clock_seq & 0xFF,
-            node,
-        )
+        int=(ticks & 0xFFFFFFFF) << 96
+        | ((ticks >> 32) & 0xFFFF) << 80
+        | (((ticks >> 48) & 0x0FFF) | 0x1000) << 64
+        | (((clock_seq >> 8) & 0x3F) | 0x80) << 56
+        | (clock_seq & 0xFF) << 48
+        | node
     )
 
 
@@ -534,13 +533,32 @@ class RowWriter:
             return (row.source, row.type, row.datetime, row.log_id, row.log, row.timestamp_us)
         return (row.source, row.type, row.datetime, row.log)
 
+    def _encoded(self, row: Row) -> list[bytes]:
+        """The row's values as the protocol carries them (text as UTF-8, timeuuid as its
+        16 bytes, bigint as 8 bytes big-endian): what binding would produce, at a tenth
+        of its cost. Encoding errors (e.g. lone surrogates) raise ValueError."""
+        values = [row.source.encode(), row.type.encode(), row.datetime.encode()]
+        if self.mode == "event":
+            assert row.log_id is not None and row.timestamp_us is not None
+            values += [row.log_id.bytes, row.log.encode(), _BIGINT.pack(row.timestamp_us)]
+        else:
+            values.append(row.log.encode())
+        return values
+
     def statement(self, rows: Sequence[Row]) -> Any:
-        """The bound insert of one row, or an unlogged batch of rows of one partition."""
+        """The bound insert of one row, or an unlogged batch of rows of one partition.
+
+        The first row of a batch is bound the driver's way (that also sets the routing
+        key of the batch, checked against the partition key limits); the others join it
+        already encoded, since they have the same types and the same partition key.
+        """
         if len(rows) == 1:
             return self._insert.bind(self._params(rows[0]))
         batch = BatchStatement(batch_type=BatchType.UNLOGGED, consistency_level=self._consistency)
-        for row in rows:
-            batch.add(self._insert, self._params(row))
+        batch.add(self._insert, self._params(rows[0]))
+        query_id, add = self._insert.query_id, batch._statements_and_parameters.append
+        for row in rows[1:]:
+            add((True, query_id, self._encoded(row)))
         batch.is_idempotent = self.mode == "event"
         return batch
 

@@ -82,3 +82,22 @@ def test_a_row_cassandra_cannot_take_is_a_rejection(cassandra_contact_points, un
         assert error is not None and is_rejection(error)
         (fine,) = write(writer, [[Row("www0", "www_access", "x", str(uuid.uuid4()))]])
         assert fine is None
+
+
+@pytest.mark.parametrize("mode", ["now", "event"])
+def test_batch_rows_are_encoded_as_the_driver_binds_them(
+    mode, cassandra_contact_points, unique_name
+):
+    ks = unique_name("encode")
+    with keyspace(cassandra_contact_points, ks) as store:
+        writer = store.writer(ks, log_id_mode=mode)
+        rows = [
+            Row("www2", "www_access", WHEN.isoformat(), f"é ✓ {i}", event_timeuuid(WHEN, "t", 0, i),
+                1_533_750_280_123_456 + i)
+            for i in range(3)
+        ]  # fmt: skip
+        batch = writer.statement(rows)
+        encoded = [values for _prepared, _query_id, values in batch._statements_and_parameters]
+        bound = [writer._insert.bind(writer._params(row)).values for row in rows]
+        assert encoded == bound
+        assert batch.routing_key == writer._insert.bind(writer._params(rows[0])).routing_key
