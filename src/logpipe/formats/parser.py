@@ -118,7 +118,7 @@ class LineParser:
                 return self._error(text, self.format.diagnose(text, start), truncated, read_time)
             try:
                 fields, when = self._convert(found.groups())
-            except ValueError as exc:
+            except (ValueError, OverflowError, OSError) as exc:  # a time that does not exist
                 return self._error(text, f"bad time: {exc}", truncated, read_time)
             return LogEntry(
                 self.source,
