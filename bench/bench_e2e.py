@@ -13,7 +13,8 @@ time minus the moment the writer appended it (same clock, same machine).
   for ``step_seconds``; the lag is lines appended minus rows the poller reports written
   (its ``kafka2cassandra_rows_written`` metric), sampled every second. A step holds
   when the writer kept its rate and the lag did not trend upward (a least-squares
-  slope under 2 % of the rate, or a final lag under one second's worth of lines).
+  slope under 2 % of the rate, or a final lag under one second's worth of lines); a
+  step more than ten seconds' worth of lines behind is stopped there, lost.
 * The RSS of both daemons, sampled every second through all of it.
 """
 
@@ -169,10 +170,15 @@ def sustain_step(pipe: Pipeline, corpus: list[bytes], rate: int, seconds: float)
     writer = LogWriter(pipe.log, corpus, run, rate).start()
     begin = time.monotonic()
     lags: list[tuple[float, float]] = []
+    lost = False
     while time.monotonic() - begin < seconds and pipe.alive():
         time.sleep(1.0)
         written = len(writer.appended)
-        lags.append((round(time.monotonic() - begin, 1), written - (pipe.rows_written() - base)))
+        lag = written - (pipe.rows_written() - base)
+        lags.append((round(time.monotonic() - begin, 1), lag))
+        if lag > 10 * rate and lags[-1][0] >= 10:
+            lost = True  # ten seconds behind: no need to watch it fall further
+            break
     written = writer.stop()
     elapsed = time.monotonic() - begin
     offered = written / elapsed
@@ -180,7 +186,7 @@ def sustain_step(pipe: Pipeline, corpus: list[bytes], rate: int, seconds: float)
     growth = slope(warm)
     final_lag = lags[-1][1] if lags else float("nan")
     kept_rate = offered >= 0.95 * rate
-    flat = growth < 0.02 * rate or final_lag < rate
+    flat = not lost and (growth < 0.02 * rate or final_lag < rate)
     return {
         "offered": rate,
         "achieved_offered": round(offered, 1),
@@ -252,8 +258,13 @@ def search(
             break
         good = rate
     if bad and good and not quick:
-        step = run_step(pipe, corpus, (good + bad) // 2, seconds, sampler, phases)
-        steps.append(step)
+        # Between the last rate held and the first lost, once the backlog has drained.
+        if wait_rows(pipe, steps[-1]["_target"], timeout=90.0) >= steps[-1]["_target"]:
+            steps.append(run_step(pipe, corpus, (good + bad) // 2, seconds, sampler, phases))
+        else:
+            kit.say("    backlog not drained within 90 s: no step in between")
+    for step in steps:
+        step.pop("_target", None)
     return {"steps": steps}
 
 
@@ -269,6 +280,7 @@ def run_step(
     kit.say(f"  sustained rate: offering {rate} lines/s for {seconds:.0f} s")
     step = sustain_step(pipe, corpus, rate, seconds)
     base, written = step.pop("_base"), step.pop("_written")
+    step["_target"] = base + written
     kit.say(
         f"    achieved {step['achieved_offered']:.0f}/s, lag slope {step['lag_slope_per_s']}/s,"
         f" final lag {step['final_lag']} lines: {'held' if step['sustained'] else 'fell behind'}"

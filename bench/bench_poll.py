@@ -183,6 +183,29 @@ def main() -> None:
         print(json.dumps(result), flush=True)
         return
 
+    results = measure_all(args)
+    print_table(results)
+    if args.json:
+        print(json.dumps(results, indent=2))
+
+
+def run(rows: int, tutorial_rows: int, variants: str = "now:32") -> dict[str, dict]:
+    """One round of every contender on a freshly filled topic (bench/run.py calls this)."""
+    args = argparse.Namespace(
+        rows=rows,
+        tutorial_rows=tutorial_rows,
+        bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+        contact_points=os.environ.get("CASSANDRA_CONTACT_POINTS", "127.0.0.1"),
+        partitions=6,
+        variants=variants,
+        max_in_flight=256,
+        timeout=600.0,
+    )
+    return measure_all(args)
+
+
+def measure_all(args: argparse.Namespace) -> dict[str, dict]:
+    """Fill the topics, then run the ceiling, our variants and the tutorial in turn."""
     from logpipe.envelope import encode
     from logpipe.kafka import create_topic, open_producer
     from logpipe.settings import CassandraConnection, KafkaConnection
@@ -239,7 +262,26 @@ def main() -> None:
         measure("tutorial poller", "tutorial", legacy_topic, tutorial_rows, [])
     finally:
         store.close()
+        _delete_topics(args.bootstrap, [topic, legacy_topic, f"{topic}_dlq"])
+    return results
 
+
+def _delete_topics(bootstrap: str, names: list[str]) -> None:
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="logpipe-bench")
+    try:
+        existing = set(admin.list_topics())
+        gone = [name for name in names if name in existing]
+        if gone:
+            admin.delete_topics(gone, timeout_ms=30_000)
+    except Exception as exc:
+        print(f"could not delete topics {names}: {exc}", file=sys.stderr)
+    finally:
+        admin.close()
+
+
+def print_table(results: dict[str, dict]) -> None:
     tutorial = results["tutorial poller"]["rows_per_s"]
     ceiling = results["ceiling (execute_concurrent)"]["rows_per_s"]
     print(
@@ -252,8 +294,6 @@ def main() -> None:
             f"{r['peak_rss_mb']:>7.0f}MB {r['cpu_seconds']:>7.1f} "
             f"{r['rows_per_s'] / tutorial:>7.1f} {r['rows_per_s'] / ceiling:>7.2f}"
         )
-    if args.json:
-        print(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

@@ -38,11 +38,7 @@ def table(results: dict[str, Any]) -> str:
                     f"| {comp['title']} | {label} | unavailable: {row.get('unavailable')} | | |"
                 )
                 continue
-            ratio = (
-                f"{ours / row['rate']:.2f}x"
-                if isinstance(ours, int | float) and row["rate"] and name != comp["ours"]
-                else ("1x" if name == comp["ours"] else "n/a")
-            )
+            ratio = _ratio(comp, name, row["rate"], ours)
             lines.append(
                 f"| {comp['title']} | {label} | {_num(row['rate'])} {comp['unit']} |"
                 f" {_num(row.get('peak_rss_mb'), 1)} | {ratio} |"
@@ -66,6 +62,21 @@ def table(results: dict[str, Any]) -> str:
             f" kafka2cassandra {_num(rss.get('kafka2cassandra'), 1)} MB | | |"
         )
     return "\n".join(lines)
+
+
+def _ratio(comp: dict[str, Any], name: str, rate: float, ours: Any) -> str:
+    """Ours ÷ a baseline; another of our rows is set against the baseline it matches."""
+    if name == comp["ours"]:
+        return "1x"
+    pair = comp.get("pairs", {}).get(name)
+    if pair:
+        base = comp["contenders"].get(pair, {}).get("rate")
+        if isinstance(base, int | float) and base:
+            return f"(ours) this ÷ {pair}: {rate / base:.2f}x"
+        return "(ours)"
+    if isinstance(ours, int | float) and rate:
+        return f"{ours / rate:.2f}x"
+    return "n/a"
 
 
 def _machine(results: dict[str, Any]) -> str:

@@ -31,7 +31,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,8 @@ class Component:
     ours: str
     round: Callable[[dict[str, int]], dict[str, dict[str, Any]]]
     note: str = ""
+    #: Our other rows, each set against the baseline that does the same job.
+    pairs: dict[str, str] = field(default_factory=dict)
 
 
 class Context:
@@ -153,7 +155,16 @@ def poll_round(ctx: Context, sizes: dict[str, int]) -> dict[str, dict[str, Any]]
     names = ("kafka2cassandra poll", "tutorial poller", "execute_concurrent ceiling")
     if module is None:
         return unavailable("bench/bench_poll.py missing", *names)
-    return module.run(sizes["poll"], sizes["tutorial_poll"])
+    variants = "now:32" if sizes["poll"] < 50_000 else "now:32,event:32"
+    measured = module.run(sizes["poll"], sizes["tutorial_poll"], variants)
+    renamed = {
+        "logpipe --log-id now --batch-rows 32": "kafka2cassandra poll",
+        "logpipe --log-id event --batch-rows 32": "kafka2cassandra poll --log-id event",
+        "tutorial poller": "tutorial poller",
+        "ceiling (execute_concurrent)": "execute_concurrent ceiling",
+    }
+    order = [n for n in renamed if n in measured] + [n for n in measured if n not in renamed]
+    return {renamed.get(n, n): rate_of(measured[n]) for n in order}
 
 
 def rate_of(row: dict[str, Any]) -> dict[str, Any]:
@@ -182,6 +193,10 @@ def components(ctx: Context) -> list[Component]:
             "logs2kafka ship",
             lambda s: ship_round(ctx, s),
             "lz4, acks=all, one-partition topic; tail, rsyslog and kcat by arrival in Kafka",
+            pairs={
+                "logs2kafka tail": "rsyslog imfile+omkafka",
+                "logs2kafka ship --kafka-client confluent": "kcat -P",
+            },
         ),
         Component(
             "poll",
@@ -270,6 +285,7 @@ def main() -> int:
                 "unit": comp.unit,
                 "ours": comp.ours,
                 "note": comp.note,
+                "pairs": comp.pairs,
                 "contenders": summarize(rounds[comp.key]),
             }
     finally:
