@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import click
+
 from logpipe import poller, settings
 from logpipe.forwarder import Metrics
 from logpipe.poller import PollerMetrics
@@ -68,3 +70,25 @@ def test_every_variable_named_is_a_setting() -> None:
     named -= {"PYTHONUNBUFFERED"}
     assert named, "the guide names settings"
     assert named <= known, sorted(named - known)
+
+
+def test_every_command_line_shown_uses_existing_commands_and_options() -> None:
+    from logpipe.cli.kafka2cassandra import main as kafka2cassandra
+    from logpipe.cli.logs2kafka import main as logs2kafka
+
+    programs: dict[str, click.Group] = {
+        "logs2kafka": logs2kafka,
+        "kafka2cassandra": kafka2cassandra,
+    }
+    text = re.sub(r"\\\n\s*", " ", DOC)  # join continued shell lines
+    pattern = r"\b(logs2kafka|kafka2cassandra) (tail|ship|parse|poll|schema|query)\b([^`\n]*)"
+    shown = re.findall(pattern, text)
+    assert len(shown) >= 5
+    for program, name, rest in shown:
+        assert name in programs[program].commands, f"{program} {name}"
+        command = programs[program].commands[name]
+        flags = {opt for p in command.params for opt in getattr(p, "opts", [])}
+        flags |= {"--help"}
+        rest = re.sub(r"'[^']*'", "", rest)  # quoted values (a LogFormat) hold no options
+        for flag in re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", rest):
+            assert flag in flags, f"{program} {name} has no option {flag}"
