@@ -500,7 +500,7 @@ class Forwarder:
             self.tailer.flush_checkpoints()
         finally:
             self.tailer.close()
-            self.producer.close(timeout=max(0.0, min(1.0, deadline - time.monotonic())))
+            self.producer.close(timeout=max(0.0, deadline - time.monotonic() - 0.2))
         self.pipeline.publish_metrics()
         log.info(
             "stopped",

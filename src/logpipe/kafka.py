@@ -377,20 +377,33 @@ class KafkaPythonProducer:
             on_ack(future.exception)
 
     def flush(self, timeout: float | None = None) -> bool:
+        # kafka-python's flush(timeout) waits up to ``timeout`` for *each* batch; wait in
+        # short steps instead so the whole flush keeps to ``timeout``.
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            self._producer.flush(timeout=timeout)
-        except self._timeout_error:
-            return False
+            while True:
+                step = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+                try:
+                    self._producer.flush(timeout=max(step, 0.0))
+                    return True
+                except self._timeout_error:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return False
         finally:
             self.poll()
-        return True
 
     def close(self, timeout: float = 5.0) -> None:
-        try:
-            self._producer.close(timeout=max(timeout, 0.0))
-        except self._timeout_error:
-            # flush inside close timed out: the sender is force-closed below anyway.
-            self._producer.close(timeout=0)
+        deadline = time.monotonic() + max(timeout, 0.0)
+        if self.flush(timeout / 2):
+            self._producer.close(timeout=max(0.1, deadline - time.monotonic()))
+            return
+        # Kafka did not answer in time: drop the client's copies of the unacknowledged
+        # records (the caller's checkpoint is not past them, so the next start sends
+        # them again) and stop its IO thread without waiting on it.
+        sender = self._producer._sender
+        sender.force_close()
+        sender.join(max(0.0, deadline - time.monotonic()))
+        self._producer._closed = True
 
 
 class ConfluentProducer:
@@ -466,7 +479,11 @@ class ConfluentProducer:
         return left == 0
 
     def close(self, timeout: float = 5.0) -> None:
-        self._producer.flush(max(timeout, 0.0))
+        if self._producer.flush(max(timeout, 0.0)) > 0:
+            # Kafka did not answer in time: drop what is left (not checkpointed, so sent
+            # again on the next start) so that destroying the client does not wait.
+            self._producer.purge(in_queue=True, in_flight=True, blocking=False)
+            self._producer.poll(0)
 
 
 _CONFLUENT_LOG = logging.getLogger("kafka.librdkafka")
@@ -558,7 +575,7 @@ class ConsumerSettings:
 
     group_id: str = "kafka2cassandra"
     group_instance_id: str | None = None
-    max_poll_records: int = 500
+    max_poll_records: int = 2000
     max_poll_interval_ms: int = 300_000
     session_timeout_ms: int = 45_000
     heartbeat_interval_ms: int = 3_000

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
+from logpipe.checkpoint import CheckpointStore
 from logpipe.envelope import LogEntry, decode
 from logpipe.kafka import build_client_config, create_topic
 from logpipe.settings import KafkaConnection
@@ -177,3 +178,18 @@ def assert_complete_in_order(entries: list[LogEntry], expected: dict[str, int]) 
 def duplicates(entries: list[LogEntry]) -> int:
     keys = [seq_of(e) for e in entries]
     return len(keys) - len(set(keys))
+
+
+def end_offsets(path: Path) -> dict[int, int]:
+    """Line number -> byte offset just after its newline."""
+    ends, offset = {}, 0
+    for n, raw in enumerate(path.read_bytes().splitlines(keepends=True)):
+        offset += len(raw)
+        ends[n] = offset
+    return ends
+
+
+def checkpoint_offset(state_dir: Path, log: Path) -> int:
+    entries = [c for c in CheckpointStore(state_dir).all() if c.path == str(log)]
+    assert entries, "no checkpoint written"
+    return entries[0].offset

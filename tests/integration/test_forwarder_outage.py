@@ -6,6 +6,7 @@ Stops the shared local broker: kept short, and the broker is started again in a
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +23,10 @@ from forwarder_support import (
     TopicReader,
     access_line,
     assert_complete_in_order,
+    checkpoint_offset,
+    end_offsets,
     make_topic,
+    seq_of,
     tail_args,
 )
 
@@ -80,9 +84,12 @@ class Writer(threading.Thread):
 
 @pytest.mark.parametrize("client", CLIENTS)
 def test_broker_down_20s_under_load_nothing_missing(client, kafka_bootstrap, unique_name, tmp_path):
+    """One daemon rides the outage out; another is stopped (SIGTERM) in the middle of it."""
     topic = make_topic(kafka_bootstrap, unique_name("outage"))
-    log = tmp_path / "access.log"
+    quit_topic = make_topic(kafka_bootstrap, unique_name("outage_quit"))
+    log, quit_log = tmp_path / "access.log", tmp_path / "quit.log"
     log.touch()
+    quit_log.touch()
     port = free_port()
     args = tail_args(
         topic,
@@ -95,14 +102,28 @@ def test_broker_down_20s_under_load_nothing_missing(client, kafka_bootstrap, uni
         unhealthy_after="5",
         kafka_client=client,
     )
+    quit_args = tail_args(
+        quit_topic,
+        kafka_bootstrap,
+        tmp_path / "quit-state",
+        quit_log,
+        from_beginning="",
+        shutdown_timeout="5",
+        kafka_client=client,
+    )
     daemon = Daemon(args, tmp_path / "daemon.log").start()
+    quitter = Daemon(quit_args, tmp_path / "quitter.log").start()
     reader = TopicReader(kafka_bootstrap, topic)
-    writer = Writer(log)
+    quit_reader = TopicReader(kafka_bootstrap, quit_topic)
+    writer, quit_writer = Writer(log), Writer(quit_log)
     stopped = False
     try:
         writer.start()
+        quit_writer.start()
         assert reader.wait_for(lambda e: len(e) >= 500, 60), daemon.log_text()
+        assert quit_reader.wait_for(lambda e: len(e) >= 500, 60), quitter.log_text()
         reader.close()
+        quit_reader.close()
         assert http_get(port, "/healthz")[0] == 200
         ctl("stop-kafka")
         stopped = True
@@ -111,6 +132,14 @@ def test_broker_down_20s_under_load_nothing_missing(client, kafka_bootstrap, uni
             time.sleep(1)
             # Reading pauses at the bound: memory stays bounded however long Kafka is down.
             assert metric(port, "logs2kafka_pending_lines") <= MAX_PENDING
+            if quitter.proc.poll() is None and time.monotonic() - down_at > 8:
+                signalled = time.monotonic()
+                quitter.signal(signal.SIGTERM)
+                assert quitter.wait(15) == 0, quitter.log_text()
+                took = time.monotonic() - signalled
+                assert took < 6, f"stopped in {took:.1f} s with --shutdown-timeout 5"
+                quit_writer.stop.set()
+        assert quitter.proc.poll() is not None
         assert http_get(port, "/healthz")[0] == 503, "Kafka down > --unhealthy-after"
         assert http_get(port, "/readyz")[0] == 503
     finally:
@@ -128,10 +157,21 @@ def test_broker_down_20s_under_load_nothing_missing(client, kafka_bootstrap, uni
             assert time.monotonic() < deadline, "lines_shipped_total below lines written"
             time.sleep(0.5)
         assert daemon.stop() == 0, daemon.log_text()
+        # The stopped daemon's checkpoint covers only lines Kafka has: nothing after it
+        # was lost, nothing before it is missing.
+        covered = checkpoint_offset(tmp_path / "quit-state", quit_log)
+        quit_reader = TopicReader(kafka_bootstrap, quit_topic)
+        ends = end_offsets(quit_log)
+        expected = {n for n, end in ends.items() if end <= covered}
+        quit_reader.wait_for(lambda e: expected <= {seq_of(x)[1] for x in e}, 60)
+        assert expected <= {seq_of(x)[1] for x in quit_reader.entries}
     finally:
         writer.stop.set()
+        quit_writer.stop.set()
         daemon.stop()
+        quitter.stop()
         reader.close()
+        quit_reader.close()
     assert_complete_in_order(entries, {"w": writer.count})
     text = daemon.log_text()
     assert text.count('"kafka unreachable"') == 1, text[-3000:]

@@ -19,13 +19,13 @@ from forwarder_support import (
     TopicReader,
     access_line,
     assert_complete_in_order,
+    checkpoint_offset,
     duplicates,
+    end_offsets,
     make_topic,
     seq_of,
     tail_args,
 )
-
-from logpipe.checkpoint import CheckpointStore
 
 pytestmark = pytest.mark.integration
 
@@ -49,21 +49,6 @@ class Writer(threading.Thread):
                 self.written = n + 1
                 if n % 20 == 19:
                     time.sleep(0.01)
-
-
-def end_offsets(path: Path) -> dict[int, int]:
-    """Line number -> byte offset just after its newline."""
-    ends, offset = {}, 0
-    for n, raw in enumerate(path.read_bytes().splitlines(keepends=True)):
-        offset += len(raw)
-        ends[n] = offset
-    return ends
-
-
-def checkpoint_offset(state_dir: Path, log: Path) -> int:
-    entries = [c for c in CheckpointStore(state_dir).all() if c.path == str(log)]
-    assert entries, "no checkpoint written"
-    return entries[0].offset
 
 
 @pytest.mark.parametrize("client", CLIENTS)
