@@ -140,6 +140,10 @@ def test_broker_down_20s_under_load_nothing_missing(client, kafka_bootstrap, uni
                 assert took < 6, f"stopped in {took:.1f} s with --shutdown-timeout 5"
                 quit_writer.stop.set()
         assert quitter.proc.poll() is not None
+        # The lines written meanwhile show as bytes behind for the file.
+        _status, text = http_get(port, "/metrics")
+        behind = [line for line in text.splitlines() if line.startswith("logs2kafka_bytes_behind{")]
+        assert behind and str(log) in behind[0] and float(behind[0].split()[-1]) > 0, behind
         assert http_get(port, "/healthz")[0] == 503, "Kafka down > --unhealthy-after"
         assert http_get(port, "/readyz")[0] == 503
     finally:
