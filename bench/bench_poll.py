@@ -252,8 +252,11 @@ def measure_all(args: argparse.Namespace) -> dict[str, dict]:
             log_id, batch = variant.split(":")
             extra = ["--log-id", log_id, "--batch-rows", batch]
             extra += ["--max-in-flight", str(args.max_in_flight)]
+            label = f"logpipe --log-id {log_id} --batch-rows {batch}"
+            while label in results:
+                label += "'"
             measure(
-                f"logpipe --log-id {log_id} --batch-rows {batch}",
+                label,
                 "logpipe",
                 topic,
                 args.rows,

@@ -116,6 +116,16 @@ class OffsetTracker:
             state.next = offset + 1
             return state.epoch
 
+    def add_many(self, tp: Partition, offsets: Sequence[int]) -> int:
+        """``add`` for several offsets of one partition (in order) under one lock."""
+        with self._cond:
+            state = self._parts.get(tp)
+            if state is None or not offsets:
+                return 0
+            state.pending.extend(offsets)
+            state.next = offsets[-1] + 1
+            return state.epoch
+
     def done(self, tp: Partition, epoch: int, offsets: Iterable[int]) -> None:
         """Mark offsets stored (or dead-lettered); ignored for a revoked assignment."""
         with self._cond:
@@ -510,8 +520,12 @@ class Poller:
         cfg = self.config
         tracker, event_mode = self.tracker, cfg.log_id_mode == "event"
         groups: dict[tuple[str, str], list[_Item]] = {}
+        received: dict[Partition, list[int]] = {}
         for record in records:
-            item = _Item(record, tracker.add(record.tp, record.offset))
+            received.setdefault(record.tp, []).append(record.offset)
+        epochs = {tp: tracker.add_many(tp, offsets) for tp, offsets in received.items()}
+        for record in records:
+            item = _Item(record, epochs[record.tp])
             try:
                 entry = decode(record.value)
             except EnvelopeError as exc:

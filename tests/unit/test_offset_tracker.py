@@ -116,3 +116,18 @@ def test_concurrent_acknowledgements():
         thread.join()
     assert tracker.committable() == {TP: 20_000}
     assert tracker.in_flight() == 0
+
+
+def test_add_many_is_add_in_a_row():
+    one, many = OffsetTracker(), OffsetTracker()
+    one.assign([TP])
+    many.assign([TP])
+    for offset in (3, 4, 7):
+        e1 = one.add(TP, offset)
+    e2 = many.add_many(TP, [3, 4, 7])
+    one.done(TP, e1, [3])
+    many.done(TP, e2, [3])
+    assert one.committable() == many.committable() == {TP: 4}
+    many.done(TP, e2, [4, 7])
+    assert many.committable() == {TP: 8}
+    assert OffsetTracker().add_many(TP, [1]) == 0  # not assigned
