@@ -69,6 +69,9 @@ def ship_once(path: Path, lines: int, client: str, topics: list[str], offsets: O
     if not found or int(found.group(1)) != lines:
         raise RuntimeError(f"unexpected ship output: {done.output[-1000:]}")
     seconds = float(found.group(3))
+    precise = re.search(r'"message": "shipped".*?"seconds": ([\d.e-]+)', done.output)
+    if precise:  # the JSON log line has the full resolution (the summary rounds to 0.1 s)
+        seconds = float(precise.group(1))
     arrived = offsets.total(topic)
     if arrived != lines:
         raise RuntimeError(f"{arrived} records in Kafka, {lines} expected")

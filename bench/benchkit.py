@@ -12,6 +12,7 @@ like the tests, the bench talks to the broker with kafka-python directly for tha
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -130,11 +131,15 @@ class PeakWatcher:
 
 def reap(proc: subprocess.Popen[bytes], started: float, peak: PeakWatcher) -> Finished:
     """Wait for ``proc``; a zombie still has its status, so read VmHWM once more first."""
-    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
-    peak.sample()
-    _pid, status = os.waitpid(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return Finished(proc.returncode, round(peak.done(), 1), time.monotonic() - started)
+    try:
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+        peak.sample()
+        _pid, status = os.waitpid(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    except ChildProcessError:  # already reaped by Popen.poll()
+        proc.wait()
+    code = proc.returncode if proc.returncode is not None else -1
+    return Finished(code, round(peak.done(), 1), time.monotonic() - started)
 
 
 def run_process(
@@ -204,7 +209,8 @@ class Daemon:
             return self.finished
         if self.proc.returncode is None:
             if sig is not None:
-                self.proc.send_signal(sig)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.proc.pid, sig)  # not send_signal: its poll() would reap
             timer = threading.Timer(timeout, self.proc.kill)
             timer.start()
             try:
@@ -422,6 +428,34 @@ def machine() -> dict[str, Any]:
         if match:
             info["kafka"] = match.group(1)
     return info
+
+
+def service_pids() -> dict[str, Any]:
+    """Pid and state of the local Kafka and Cassandra: a change means one was restarted."""
+    try:
+        status = json.loads(
+            subprocess.run(
+                [str(ROOT / "services" / "ctl"), "--json", "status"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            ).stdout
+        )
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return {}
+    return {name: (info.get("pid"), info.get("state")) for name, info in status.items()}
+
+
+def wait_services_up(timeout: float = 300.0) -> dict[str, Any]:
+    """Wait until both local services say they are up; return their pids and states."""
+    deadline = time.monotonic() + timeout
+    pids = service_pids()
+    while time.monotonic() < deadline:
+        if pids and all(state == "up" for _pid, state in pids.values()):
+            return pids
+        time.sleep(2.0)
+        pids = service_pids()
+    return pids
 
 
 def _cpu_model() -> str | None:

@@ -105,6 +105,13 @@ def document(results: dict[str, Any]) -> str:
         "The machine was shared with other work while it ran: absolute figures are noisy; the",
         "ratios, measured in the same run with the contenders interleaved, are what to compare.",
         "",
+        (
+            "> **Warning**: a restart of the shared local Kafka or Cassandra (by other work on "
+            "the machine) hit these measurements on every try: "
+            f"{', '.join(results['services_disturbed'])}; their figures include that outage.\n"
+            if results.get("services_disturbed")
+            else ""
+        ),
         table(results),
         "",
         "![throughput per component](../bench/results/throughput.png)",
@@ -117,10 +124,12 @@ def document(results: dict[str, Any]) -> str:
         "or cached more than a baseline. A figure is the median over the rounds; peak RSS is",
         "the highest kernel high-water mark (VmHWM) of the process over the rounds.",
         "",
-        "- **Parse + encode**: `bench/bench_parse.py`; ours is `LineParser('combined')` +",
-        "  `envelope.encode`; the tutorial's parse is reproduced in",
+        "- **Parse + encode**: `bench/bench_parse.py`, in one process: ours is",
+        "  `LineParser('combined')` + `envelope.encode`; the tutorial's parse is reproduced in",
         "  `bench/baselines/tutorial_forwarder_parse.py`; `apache-log-parser` with the combined",
-        "  format.",
+        "  format, its result encoded with orjson. The rate is lines per CPU second of that",
+        "  process (what one core delivers; on a shared machine wall-clock time would also",
+        "  count the time other processes held the core); no RSS of its own.",
         "- **File -> Kafka**: `logs2kafka ship` and the tutorial's forwarder",
         "  (`bench/baselines/tutorial_forwarder.py`, one synchronous send per line) by",
         "  `bench/bench_ship.py`, each timed by the program itself from connecting to the last",
