@@ -623,6 +623,7 @@ class LogConsumer:
         self.settings = settings
         self._tp = TopicPartition
         self._offset = OffsetAndMetadata
+        self._kafka_error = KafkaError
         config = build_client_config(conn)
         config.update(
             group_id=settings.group_id,
@@ -664,8 +665,15 @@ class LogConsumer:
         self._consumer.subscribe([topic], listener=_Listener())
 
     def poll(self, timeout: float, max_records: int | None = None) -> list[ConsumedRecord]:
-        """Records ready now or within ``timeout`` seconds (none from paused partitions)."""
-        batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+        """Records ready now or within ``timeout`` seconds (none from paused partitions).
+
+        Raises KafkaUnavailable when the client gives up on a broker or the coordinator
+        for now (the caller waits and polls again; the client reconnects by itself).
+        """
+        try:
+            batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
+        except self._kafka_error as exc:
+            raise KafkaUnavailable(f"{type(exc).__name__}: {exc}") from exc
         out: list[ConsumedRecord] = []
         for records in batches.values():
             out.extend(

@@ -31,6 +31,7 @@ from logpipe.kafka import (
     ConsumedRecord,
     ConsumerSettings,
     DeadLetterProducer,
+    KafkaUnavailable,
     LogConsumer,
     Partition,
     create_topic,
@@ -344,6 +345,8 @@ class Poller:
         self._cassandra_state = StateLog(log)
         self._flow_state = StateLog(log, "running")
         self._dlq_state = StateLog(log, "ok")
+        self._kafka_state = StateLog(log, "ok")
+        self._kafka_backoff = Backoff(config.retry_base, config.retry_cap)
         self._store: Store | None = None
         self._writer: RowWriter | None = None
         self._consumer: LogConsumer | None = None
@@ -483,7 +486,21 @@ class Poller:
                     return
             paused = self._flow_control(consumer, writer)
             timeout = 0.05 if (paused or self._retry) else 0.2
-            records = consumer.poll(timeout, max_records=cfg.consumer.max_poll_records)
+            try:
+                records = consumer.poll(timeout, max_records=cfg.consumer.max_poll_records)
+            except KafkaUnavailable as exc:
+                # The client reconnects by itself; commits wait, writes in flight go on.
+                self._kafka_state.set(
+                    "unreachable",
+                    "Kafka unreachable; polling again",
+                    logging.WARNING,
+                    error=str(exc)[:_MAX_REASON],
+                )
+                self._stop.wait(min(5.0, self._kafka_backoff.next()))
+                continue
+            if self._kafka_state.state != "ok":
+                self._kafka_backoff.reset()
+                self._kafka_state.set("ok", "Kafka reachable again")
             if records:
                 self._ingest(records)
             now = time.monotonic()
