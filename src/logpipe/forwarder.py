@@ -37,7 +37,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from logpipe.envelope import LogEntry, encode
 from logpipe.kafka import (
-    AckCallback,
+    NO_TOKEN,
     KafkaUnavailable,
     Producer,
     ProducerSettings,
@@ -177,6 +177,7 @@ class Pipeline:
         self._health = health
         self._on_acked = on_acked
         self._acks: deque[tuple[BaseException | None, _Record]] = deque()
+        self._ack_callback = self._on_ack  # one bound method for every record
         self._retry: deque[_Record] = deque()
         self._next_retry = 0.0
         self._last_progress = time.monotonic()
@@ -213,14 +214,16 @@ class Pipeline:
         # The callback keeps the raw line, not the envelope: the line is smaller, and the
         # encoder's output buffers are over-allocated (kilobytes each), which would
         # multiply the memory held by max_pending lines. A failed line is encoded again.
-        append = self._acks.append
         try:
-            self._producer.send(self._key, value, lambda exc: append((exc, record)))
+            self._producer.send(self._key, value, self._ack_callback, record)
         except KafkaUnavailable as exc:
             self._health.unreachable(str(exc))
             self._next_retry = time.monotonic() + 1.0
             return False
         return True
+
+    def _on_ack(self, exc: BaseException | None, record: _Record) -> None:
+        self._acks.append((exc, record))
 
     def pump(self) -> int:
         """Handle the acknowledgements that arrived; re-send failures. Returns lines acked."""
@@ -304,9 +307,14 @@ class PrintProducer:
         self.topic = topic
         self._stream = stream
 
-    def send(self, key: bytes, value: bytes, on_ack: AckCallback) -> None:
+    def send(
+        self, key: bytes, value: bytes, on_ack: Callable[..., None], token: Any = NO_TOKEN
+    ) -> None:
         self._stream.write(value + b"\n")
-        on_ack(None)
+        if token is NO_TOKEN:
+            on_ack(None)
+        else:
+            on_ack(None, token)
 
     def poll(self, timeout: float = 0.0) -> None:
         return None

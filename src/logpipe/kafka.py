@@ -81,6 +81,15 @@ _HIDDEN = "***"
 AckCallback = Callable[[BaseException | None], None]
 
 
+class _NoToken:
+    def __repr__(self) -> str:
+        return "NO_TOKEN"
+
+
+#: ``send(..., token=NO_TOKEN)``: call ``on_ack(error)`` without a token.
+NO_TOKEN: Any = _NoToken()
+
+
 class KafkaUnavailable(Exception):
     """Kafka could not be reached (or did not answer) within the allowed time."""
 
@@ -198,10 +207,17 @@ class Producer(Protocol):
 
     topic: str
 
-    def send(self, key: bytes, value: bytes, on_ack: AckCallback) -> None:
+    def send(
+        self, key: bytes, value: bytes, on_ack: Callable[..., None], token: Any = NO_TOKEN
+    ) -> None:
         """Queue one record; ``on_ack(None)`` once Kafka acknowledged it (acks=all),
         ``on_ack(error)`` if the client gave up on it. ``on_ack`` runs inside
         ``poll``/``flush``, on the caller's thread, with either client.
+
+        With a ``token``, ``on_ack(error, token)`` is called instead: one callback
+        shared by every record, rather than a closure per record (memory per pending
+        line, at tens of thousands of lines in flight).
+
         Raises KafkaUnavailable when it cannot even be queued (topic metadata unknown
         while Kafka is down): the caller keeps the record and tries later."""
         ...
@@ -324,12 +340,14 @@ class KafkaPythonProducer:
         self._max_fast_bytes = self._producer.config["max_request_size"] // 2
         self._routes: dict[bytes, Any] = {}
         self._routes_until = 0.0
-        self._in_flight: deque[tuple[Any, AckCallback]] = deque()
+        self._in_flight: deque[tuple[Any, Callable[..., None], Any]] = deque()
 
     def __repr__(self) -> str:
         return f"KafkaPythonProducer(topic={self.topic!r}, settings={self.settings!r})"
 
-    def send(self, key: bytes, value: bytes, on_ack: AckCallback) -> None:
+    def send(
+        self, key: bytes, value: bytes, on_ack: Callable[..., None], token: Any = NO_TOKEN
+    ) -> None:
         tp = self._routes.get(key)
         if tp is None or time.monotonic() >= self._routes_until:
             tp = self._route(key)
@@ -340,7 +358,7 @@ class KafkaPythonProducer:
             future, full, new_batch, _ = self._append(tp, None, key, value, [])
             if full or new_batch:
                 self._wakeup()
-        self._in_flight.append((future, on_ack))
+        self._in_flight.append((future, on_ack, token))
 
     def _route(self, key: bytes) -> Any:
         """The topic-partition of ``key`` (murmur2, as the Java client); refreshed every
@@ -370,11 +388,14 @@ class KafkaPythonProducer:
         """
         in_flight = self._in_flight
         while in_flight:
-            future, on_ack = in_flight[0]
+            future, on_ack, token = in_flight[0]
             if not future.is_done:
                 return
             in_flight.popleft()
-            on_ack(future.exception)
+            if token is NO_TOKEN:
+                on_ack(future.exception)
+            else:
+                on_ack(future.exception, token)
 
     def flush(self, timeout: float | None = None) -> bool:
         # kafka-python's flush(timeout) waits up to ``timeout`` for *each* batch; wait in
@@ -459,9 +480,15 @@ class ConfluentProducer:
     def __repr__(self) -> str:
         return f"ConfluentProducer(topic={self.topic!r}, settings={self.settings!r})"
 
-    def send(self, key: bytes, value: bytes, on_ack: AckCallback) -> None:
+    def send(
+        self, key: bytes, value: bytes, on_ack: Callable[..., None], token: Any = NO_TOKEN
+    ) -> None:
         def delivered(err: Any, _msg: Any) -> None:
-            on_ack(None if err is None else self._ck.KafkaException(err))
+            error = None if err is None else self._ck.KafkaException(err)
+            if token is NO_TOKEN:
+                on_ack(error)
+            else:
+                on_ack(error, token)
 
         while True:
             try:

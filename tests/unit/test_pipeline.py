@@ -6,11 +6,12 @@ between them (the real Kafka is exercised by tests/integration/test_forwarder_*.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from logpipe.envelope import LogEntry, decode
 from logpipe.forwarder import KafkaHealth, Metrics, Pipeline, PipelineSettings
-from logpipe.kafka import KafkaUnavailable
+from logpipe.kafka import NO_TOKEN, KafkaUnavailable
 
 
 class FakeParser:
@@ -30,9 +31,11 @@ class FakeProducer:
         self.sent = []  # (value, on_ack)
         self.down = False
 
-    def send(self, key, value, on_ack):
+    def send(self, key, value, on_ack, token=NO_TOKEN):
         if self.down:
             raise KafkaUnavailable("metadata timeout")
+        if token is not NO_TOKEN:
+            on_ack = functools.partial(lambda cb, t, error: cb(error, t), on_ack, token)
         self.sent.append((value, on_ack))
 
     def poll(self, timeout=0.0):
