@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
@@ -226,12 +227,12 @@ def _ship(
                     pipeline.pump()
                     stop.event.wait(0.002)
                     continue
-                for _ in range(min(room, settings.chunk)):
-                    item = next(lines, None)
-                    if item is None:
-                        exhausted = True
-                        break
-                    submit(item[0], item[1], None)
+                want = min(room, settings.chunk)
+                got = 0
+                for data, truncated in islice(lines, want):
+                    submit(data, truncated, None)
+                    got += 1
+                exhausted = got < want
                 pipeline.pump()
                 if display:
                     display.update(pipeline.read, done_before + src.position())
