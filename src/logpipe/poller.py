@@ -346,6 +346,7 @@ class Poller:
         self._flow_state = StateLog(log, "running")
         self._dlq_state = StateLog(log, "ok")
         self._kafka_state = StateLog(log, "ok")
+        self._commit_state = StateLog(log, "ok")
         self._kafka_backoff = Backoff(config.retry_base, config.retry_cap)
         self._store: Store | None = None
         self._writer: RowWriter | None = None
@@ -727,7 +728,11 @@ class Poller:
     def _on_committed(self, offsets: dict[Partition, int], exc: BaseException | None) -> None:
         if exc is not None:
             self.tracker.failed(offsets)
-            log.warning("offset commit failed; retrying", extra={"error": str(exc)[:300]})
+            self._commit_state.set(
+                "failing", "offset commits failing; retrying", logging.WARNING, error=str(exc)[:300]
+            )
+        else:
+            self._commit_state.set("ok", "offset commits succeeding again")
 
     def _update_lag(self, consumer: LogConsumer) -> None:
         for tp in self.tracker.partitions():

@@ -97,3 +97,45 @@ def test_cassandra_down_20s_under_load(separate_services, unique_name, tmp_path)
     # Each state change is logged once, not once per failed write.
     assert 1 <= len(failing) <= 3
     assert len(recovered) == len(failing)
+
+
+def test_kafka_down_15s_under_load(separate_services, unique_name, tmp_path):
+    pair = separate_services
+    pair.ctl("up")
+    bootstrap, contact = pair.kafka_bootstrap, pair.cassandra_contact_points
+    topic, ks, group = unique_name("kdown"), unique_name("kdown"), unique_name("kdown")
+    sent = entries(4_000, sources=3)
+    make_topic(bootstrap, topic, partitions=3)
+    produce_entries(bootstrap, topic, sent[:2_000])
+    port = free_port()
+    log = tmp_path / "poller.log"
+    with keyspace(contact, ks) as store:
+        poller = poller_process(
+            bootstrap, contact,
+            "--topic", topic, "--keyspace", ks, "--group-id", group,
+            "--dlq-topic", f"{topic}_dlq", "--log-id", "event", "--metrics-port", str(port),
+            log_path=log,
+        )  # fmt: skip
+        stopped = False
+        try:
+            assert wait_until(lambda: len(all_logs(store, ks)) >= 2_000, 60)
+            pair.ctl("stop-kafka")
+            stopped = True
+            assert wait_until(lambda: ready(port) == 503, 30)
+            time.sleep(15)
+            assert poller.poll() is None, "the poller died while Kafka was down"
+            pair.ctl("start-kafka")
+            stopped = False
+            produce_entries(bootstrap, topic, sent[2_000:])
+            end = end_offsets(bootstrap, topic)
+            assert wait_until(lambda: committed_offsets(bootstrap, group, topic) == end, 180)
+            assert wait_until(lambda: ready(port) == 200, 60)
+            assert sorted(all_logs(store, ks)) == sorted(e.log for e in sent)
+        finally:
+            if stopped:
+                pair.ctl("start-kafka")
+            poller.send_signal(signal.SIGTERM)
+            assert poller.wait(30) == 0
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    unreachable = [x for x in lines if x["message"].startswith("Kafka unreachable")]
+    assert len(unreachable) <= 3  # a state change, not a line per poll
