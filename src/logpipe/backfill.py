@@ -24,6 +24,7 @@ from logpipe.forwarder import (
     Parser,
     Pipeline,
     PipelineSettings,
+    SetupError,
     StopSignal,
     connect,
     limit_malloc_arenas,
@@ -264,12 +265,18 @@ def _ignore(_token: object) -> None:
 def run_ship(paths: list[str], opts: dict[str, Any]) -> int:
     """``logs2kafka ship``: 0 when Kafka acknowledged every line, 1 otherwise."""
     limit_malloc_arenas()
-    parser, source = make_parser(opts)
+    try:
+        parser, source = make_parser(opts)
+        factory = producer_factory(opts)
+        for path in paths:
+            SourceFile(path).close()  # readable, before anything is sent
+    except (ValueError, OSError) as exc:
+        raise SetupError(str(exc)) from exc
     stop = StopSignal().install()
     try:
         result = ship(
             list(paths),
-            producer_factory(opts),
+            factory,
             parser,
             source,
             max_line_bytes=opts["max_line_bytes"],

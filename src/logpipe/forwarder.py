@@ -618,27 +618,42 @@ def make_parser(opts: dict[str, Any]) -> tuple[Parser, str]:
     return parser, source
 
 
+class SetupError(Exception):
+    """The options do not make a working daemon (bad format, SASL without a password,
+    state directory not writable, port taken): said in one line, not a traceback."""
+
+
 def run_tail(paths: list[str], opts: dict[str, Any]) -> int:
     """``logs2kafka tail``: build the tailer, parser and producer from the options; run."""
-    from logpipe.checkpoint import CheckpointStore
+    from logpipe.checkpoint import CheckpointError, CheckpointStore
     from logpipe.tail import Tailer
 
     limit_malloc_arenas()
-    parser, source = make_parser(opts)
+    try:
+        parser, source = make_parser(opts)
+        factory = producer_factory(opts)
+    except ValueError as exc:
+        raise SetupError(str(exc)) from exc
     state_dir = Path(opts["state_dir"]) if opts.get("state_dir") else default_state_dir()
-    factory = producer_factory(opts)
     scratch = dry_run_state(state_dir) if opts.get("dry_run") else contextlib.nullcontext(state_dir)
     with scratch as directory:
-        tailer = Tailer(
-            patterns=list(paths),
-            store=CheckpointStore(directory),
-            from_beginning=bool(opts.get("from_beginning")),
-            max_line_bytes=opts["max_line_bytes"],
-            partial_line_timeout=opts.get("partial_line_timeout", 5.0),
-        )
+        try:
+            tailer = Tailer(
+                patterns=list(paths),
+                store=CheckpointStore(directory),
+                from_beginning=bool(opts.get("from_beginning")),
+                max_line_bytes=opts["max_line_bytes"],
+                partial_line_timeout=opts.get("partial_line_timeout", 5.0),
+            )
+        except (CheckpointError, ValueError) as exc:
+            raise SetupError(str(exc)) from exc
         metrics = Metrics()
         forwarder = Forwarder(tailer, factory, parser, source, pipeline_settings(opts), metrics)
-        server = serve_health(opts.get("metrics_port"), forwarder, metrics.registry)
+        try:
+            server = serve_health(opts.get("metrics_port"), forwarder, metrics.registry)
+        except OSError as exc:
+            tailer.close()
+            raise SetupError(f"metrics port {opts.get('metrics_port')}: {exc}") from exc
         log.info(
             "following",
             extra={"paths": list(paths), "state_dir": str(directory), "source": source},

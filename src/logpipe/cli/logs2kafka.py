@@ -38,10 +38,14 @@ def tail(paths: tuple[str, ...], **opts: Any) -> None:
     The checkpoint under --state-dir moves only past lines Kafka acknowledged; SIGTERM
     flushes, writes it and exits 0 within --shutdown-timeout.
     """
-    from logpipe.forwarder import run_tail
+    from logpipe.forwarder import SetupError, run_tail
 
     setup_logging(opts["log_level"], opts["log_format"])
-    sys.exit(run_tail(list(paths), opts))
+    try:
+        code = run_tail(list(paths), opts)
+    except SetupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sys.exit(code)
 
 
 @main.command()
@@ -50,9 +54,14 @@ def tail(paths: tuple[str, ...], **opts: Any) -> None:
 def ship(files: tuple[str, ...], **opts: Any) -> None:
     """Send FILE... (plain or gzip) once; exit 0 when Kafka acknowledged every line."""
     from logpipe.backfill import run_ship
+    from logpipe.forwarder import SetupError
 
     setup_logging(opts["log_level"], opts["log_format"])
-    sys.exit(run_ship(list(files), opts))
+    try:
+        code = run_ship(list(files), opts)
+    except SetupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sys.exit(code)
 
 
 @main.command()
