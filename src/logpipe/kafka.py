@@ -184,7 +184,7 @@ class ProducerSettings:
     #: How long ``send`` may block when the topic's metadata is unknown (Kafka down).
     max_block_ms: int = 2_000
     #: How long opening the producer waits for a first broker.
-    connect_timeout_ms: int = 10_000
+    connect_timeout_ms: int = 5_000
     #: Cap on the wait between reconnection attempts, so shipping resumes soon after
     #: Kafka is back.
     reconnect_backoff_max_ms: int = 2_000

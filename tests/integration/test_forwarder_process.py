@@ -8,6 +8,7 @@ duplicates are the lines past the checkpoint; after SIGTERM there are none.
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -142,3 +143,33 @@ def test_sigterm_exits_0_in_time_with_a_checkpoint_covering_every_acked_line(
         reader.close()
     assert_complete_in_order(entries, {"w": TOTAL})
     assert duplicates(entries) == 0
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_started_while_kafka_is_unreachable_waits_quietly_and_stops_clean(client, tmp_path):
+    """A host may boot before Kafka answers: the daemon waits (saying so once), keeps
+    its start position, and still stops on SIGTERM with exit 0."""
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed_port = s.getsockname()[1]
+    log, state = tmp_path / "access.log", tmp_path / "state"
+    log.write_bytes(b"".join(access_line("w", n) for n in range(10)))
+    args = tail_args(
+        "never", f"127.0.0.1:{closed_port}", state, log, from_beginning="", kafka_client=client
+    )
+    daemon = Daemon(args, tmp_path / "daemon.log").start()
+    try:
+        deadline = time.monotonic() + 30
+        while '"kafka unreachable"' not in daemon.log_text():
+            assert time.monotonic() < deadline, daemon.log_text()
+            assert daemon.proc.poll() is None, daemon.log_text()
+            time.sleep(0.2)
+        time.sleep(5)  # several more connection attempts
+        signalled = time.monotonic()
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait(25) == 0, daemon.log_text()
+        assert time.monotonic() - signalled < 20
+    finally:
+        daemon.stop()
+    assert daemon.log_text().count('"kafka unreachable"') == 1
+    assert checkpoint_offset(state, log) == 0  # nothing shipped, nothing skipped
