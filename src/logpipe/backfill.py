@@ -19,14 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from logpipe.forwarder import (
-    KafkaHealth,
-    Metrics,
-    Parser,
-    Pipeline,
-    PipelineSettings,
     SetupError,
-    StopSignal,
-    connect,
     limit_malloc_arenas,
     make_parser,
     pipeline_settings,
@@ -34,6 +27,15 @@ from logpipe.forwarder import (
 )
 from logpipe.kafka import Producer
 from logpipe.observability import get_logger
+from logpipe.pipeline import (
+    KafkaHealth,
+    Metrics,
+    Parser,
+    Pipeline,
+    PipelineSettings,
+    StopSignal,
+    connect,
+)
 
 log = get_logger("backfill")
 

@@ -10,8 +10,8 @@ import functools
 import logging
 
 from logpipe.envelope import LogEntry, decode
-from logpipe.forwarder import KafkaHealth, Metrics, Pipeline, PipelineSettings
 from logpipe.kafka import NO_TOKEN, KafkaUnavailable
+from logpipe.pipeline import KafkaHealth, Metrics, Pipeline, PipelineSettings
 
 
 class FakeParser:
