@@ -29,7 +29,10 @@ def test_codec_round_trip(client, compression, kafka_bootstrap, unique_name):
     errors: list[BaseException] = []
 
     def on_ack(error, n):
-        (acked.append(n) if error is None else errors.append(error))
+        if error is None:
+            acked.append(n)
+        else:
+            errors.append(error)
 
     for n, entry in enumerate(sent):
         producer.send(b"codec", encode(entry), on_ack, n)
