@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
@@ -146,13 +146,15 @@ class ShipResult:
     failed_sends: int
     seconds: float
     complete: bool
+    #: CPU time of the process meanwhile (all threads, the Kafka client's included).
+    cpu_seconds: float = 0.0
 
     def summary(self) -> str:
         rate = self.lines / self.seconds if self.seconds > 0 else 0.0
         state = "all acknowledged" if self.complete else "INCOMPLETE"
         return (
             f"{self.lines} lines, {self.parse_errors} parse errors, "
-            f"{self.seconds:.1f} s ({rate:,.0f} lines/s), {state}"
+            f"{self.seconds:.1f} s ({rate:,.0f} lines/s, {self.cpu_seconds:.1f} s CPU), {state}"
         )
 
 
@@ -179,11 +181,12 @@ def ship(
     for src in sources:
         src.close()
     started = time.monotonic()
+    cpu_started = time.process_time()
     producer = connect(open_producer, health, stop.event)
     if producer is None:
         return ShipResult(0, 0, 0, time.monotonic() - started, complete=False)
     try:
-        return _ship(
+        result = _ship(
             paths,
             producer,
             parser,
@@ -198,6 +201,7 @@ def ship(
         )
     finally:
         producer.close(timeout=5.0)
+    return replace(result, cpu_seconds=round(time.process_time() - cpu_started, 2))
 
 
 def _ship(
