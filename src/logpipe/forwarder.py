@@ -209,10 +209,12 @@ class Forwarder:
         self._behind_paths = set(current)
 
     def live(self) -> bool:
+        """False once Kafka has been unreachable for longer than ``unhealthy_after``."""
         return self.health.is_healthy()
 
     def ready(self) -> bool:
-        return self.health.is_reachable()
+        """Connected to Kafka and Kafka answering (not before the first connection)."""
+        return self.producer is not None and self.health.is_reachable()
 
 
 def serve_health(port: int | None, forwarder_like: Any, registry: CollectorRegistry) -> Any:
