@@ -171,7 +171,8 @@ class PollerThread:
         group = config.pop("group_id", "kafka2cassandra")
         settings = ConsumerSettings(group_id=group, session_timeout_ms=10_000)  # type: ignore[arg-type]
         self.poller = Poller(
-            PollerConfig(consumer=settings, metrics_host="127.0.0.1", **config),  # type: ignore[arg-type]
+            # tune_gc off: it changes the collector of the whole (pytest) process.
+            PollerConfig(consumer=settings, metrics_host="127.0.0.1", tune_gc=False, **config),  # type: ignore[arg-type]
             KafkaConnection(bootstrap_servers=bootstrap),
             CassandraConnection(contact_points=contact_points),
         )

@@ -131,3 +131,11 @@ def test_add_many_is_add_in_a_row():
     many.done(TP, e2, [4, 7])
     assert many.committable() == {TP: 8}
     assert OffsetTracker().add_many(TP, [1]) == 0  # not assigned
+
+
+def test_every_position_for_a_last_commit():
+    tracker, epoch = tracker_with([0, 1])
+    tracker.done(TP, epoch, [0, 1])
+    tracker.sent(tracker.committable())
+    assert tracker.committable() == {}
+    assert tracker.committable(unsent_only=False) == {TP: 2}
