@@ -50,6 +50,9 @@ DLQ_TOPIC = "logpipe.source.topic"
 DLQ_PARTITION = "logpipe.source.partition"
 DLQ_OFFSET = "logpipe.source.offset"
 _MAX_REASON = 2000
+#: A batch also ends at this many bytes of lines: a few dozen long lines (up to 256 KiB
+#: each) would otherwise make a request larger than Cassandra takes in one mutation.
+_BATCH_BYTES = 512 * 1024
 
 
 # --- offsets ---------------------------------------------------------------------------
@@ -576,8 +579,17 @@ class Poller:
         self.metrics.consumed.inc(len(records))
         size = cfg.batch_rows
         for items in groups.values():
-            for start in range(0, len(items), size):
-                self._submit(items[start : start + size])
+            chunk: list[_Item] = []
+            chunk_bytes = 0
+            for item in items:
+                row_bytes = len(item.row.log) if item.row is not None else 0
+                if chunk and (len(chunk) >= size or chunk_bytes + row_bytes > _BATCH_BYTES):
+                    self._submit(chunk)
+                    chunk, chunk_bytes = [], 0
+                chunk.append(item)
+                chunk_bytes += row_bytes
+            if chunk:
+                self._submit(chunk)
 
     def _submit(self, chunk: _Chunk) -> None:
         assert self._writer is not None
