@@ -301,12 +301,77 @@ class RssSampler:
 # --- Kafka -----------------------------------------------------------------------------
 
 
-def create_topic(name: str, partitions: int = 1) -> str:
-    from logpipe.kafka import create_topic as create
-    from logpipe.settings import KafkaConnection
+def create_topic(name: str, partitions: int = 1, append_time: bool = True) -> str:
+    """A fresh topic; with ``append_time`` the broker stamps each batch as it appends it.
 
-    create(KafkaConnection(bootstrap_servers=BOOTSTRAP), name, partitions=partitions)
+    ``message.timestamp.type=LogAppendTime`` makes a record's timestamp the moment the
+    broker wrote it, whoever produced it, so ``append_rate`` times every shipper alike,
+    to the millisecond, whatever the shipper prints and however often it is polled.
+    """
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    configs = {"message.timestamp.type": "LogAppendTime"} if append_time else {}
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP, client_id="logpipe-bench")
+    try:
+        admin.create_topics(
+            [NewTopic(name, partitions, 1, topic_configs=configs)],
+            timeout_ms=30_000,
+        )
+        deadline = time.monotonic() + 30
+        while name not in admin.list_topics() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        admin.close()
     return name
+
+
+def append_rate(topic: str) -> dict[str, float]:
+    """Records/s the broker appended to a one-partition ``append_time`` topic.
+
+    From the first batch's append time to the last record's: the records after the
+    first batch over that span (records of one batch share one timestamp).
+    """
+    from kafka import KafkaConsumer, TopicPartition
+
+    tp = TopicPartition(topic, 0)
+    consumer = KafkaConsumer(
+        bootstrap_servers=BOOTSTRAP, enable_auto_commit=False, max_partition_fetch_bytes=4 << 20
+    )
+    try:
+        consumer.assign([tp])
+        end = consumer.end_offsets([tp])[tp]
+        if end < 2:
+            return {"records": end, "rate": float("nan")}
+        consumer.seek(tp, end - 1)
+        last = _one(consumer, tp)
+        consumer.seek(tp, 0)
+        first_ts, first_batch = None, 0
+        while first_batch < end:
+            records = consumer.poll(timeout_ms=5000).get(tp, [])
+            if not records:
+                break
+            for record in records:
+                if first_ts is None:
+                    first_ts = record.timestamp
+                if record.timestamp != first_ts:
+                    break
+                first_batch += 1
+            else:
+                continue
+            break
+        span = (last - first_ts) / 1000.0 if first_ts is not None else 0.0
+        rate = (end - first_batch) / span if span > 0 else float("nan")
+        return {"records": end, "rate": rate, "span_s": span, "first_batch": first_batch}
+    finally:
+        consumer.close()
+
+
+def _one(consumer: Any, tp: Any) -> int:
+    for _ in range(10):
+        records = consumer.poll(timeout_ms=5000).get(tp, [])
+        if records:
+            return int(records[-1].timestamp)
+    raise RuntimeError(f"could not read the last record of {tp.topic}")
 
 
 class Offsets:

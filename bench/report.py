@@ -41,7 +41,7 @@ def table(results: dict[str, Any]) -> str:
             ratio = _ratio(comp, name, row["rate"], ours)
             lines.append(
                 f"| {comp['title']} | {label} | {_num(row['rate'])} {comp['unit']} |"
-                f" {_num(row.get('peak_rss_mb'), 1)} | {ratio} |"
+                f" {_num(row['peak_rss_mb'], 1) if 'peak_rss_mb' in row else '-'} | {ratio} |"
             )
     e2e = results.get("end_to_end") or {}
     for rate, step in (e2e.get("delay") or {}).items():
@@ -91,6 +91,7 @@ def _machine(results: dict[str, Any]) -> str:
 def document(results: dict[str, Any]) -> str:
     quick = results["mode"] == "quick"
     e2e = results.get("end_to_end") or {}
+    sizes = results.get("sizes", {})
     parts = [
         "# Benchmarks",
         "",
@@ -130,20 +131,30 @@ def document(results: dict[str, Any]) -> str:
         "  format, its result encoded with orjson. The rate is lines per CPU second of that",
         "  process (what one core delivers; on a shared machine wall-clock time would also",
         "  count the time other processes held the core); no RSS of its own.",
-        "- **File -> Kafka**: `logs2kafka ship` and the tutorial's forwarder",
-        "  (`bench/baselines/tutorial_forwarder.py`, one synchronous send per line) by",
-        "  `bench/bench_ship.py`, each timed by the program itself from connecting to the last",
-        "  acknowledgement (records then counted in Kafka). `logs2kafka tail`, rsyslog",
-        "  (Debian's `rsyslog` + `rsyslog-kafka`: `imfile` in inotify mode, `omkafka`, the raw",
-        "  line as the message) and `kcat -P -l` (Debian's `kcat`, librdkafka) by",
-        "  `bench/bench_shippers.py`: the tail and rsyslog follow an empty file a writer then",
-        "  fills at full speed; the rate is the records that arrived between the first and the",
-        "  last arrival over that time (topic end offsets polled every 50 ms). All produce with",
-        "  lz4 and acks=all; rsyslog and kcat ship the raw line, we ship the parsed envelope.",
+        "- **File -> Kafka**: every shipper produces into a fresh one-partition topic whose",
+        "  timestamps the broker sets as it appends (`LogAppendTime`); the rate is the records",
+        "  after the first batch over the time from that batch's append to the last record's,",
+        "  the same clock for every contender, start-up and connecting left out, and every",
+        "  line counted in Kafka. `logs2kafka ship` and the tutorial's forwarder",
+        "  (`bench/baselines/tutorial_forwarder.py`, one synchronous send per line, on",
+        f"  {_num(sizes.get('tutorial_ship'))} lines) run through `bench/bench_ship.py`",
+        "  (their own timers are kept as `program_rate` in the JSON). `logs2kafka tail`,",
+        "  rsyslog (Debian's `rsyslog` + `rsyslog-kafka`: `imfile` in inotify mode, `omkafka`,",
+        "  the raw line as the message) and `kcat -P -l` (Debian's `kcat`, librdkafka) run",
+        "  through `bench/bench_shippers.py`; the tail and rsyslog follow an empty file that a",
+        "  writer then fills at full speed. rsyslog and kcat get",
+        f"  {_num(sizes.get('c_ship'))} lines (ours {_num(sizes.get('ship'))}) so that their",
+        "  much shorter runs can still be timed. All produce with lz4 and acks=all; rsyslog",
+        "  and kcat ship the raw line, we parse it and ship the JSON envelope.",
         "- **Kafka -> Cassandra**: `bench/bench_poll.py`: a pre-filled topic drained by",
-        "  `kafka2cassandra poll`, by the tutorial's poller (`bench/baselines/tutorial_poller.py`,",
+        "  `kafka2cassandra poll` (the `Poller` that command runs, in a process of its own,",
+        "  default settings), by the tutorial's poller (`bench/baselines/tutorial_poller.py`,",
         "  one synchronous insert per message), and the same rows inserted with the driver's",
-        "  `execute_concurrent` and no Kafka (the ceiling).",
+        "  `execute_concurrent` and no Kafka (the ceiling the issue set: one prepared",
+        "  `INSERT ... now()` per row, 256 concurrent). The poller writes the rows of one",
+        "  partition key 32 to an unlogged batch (`--batch-rows`, default 32), one request",
+        "  per batch, which is how it passes that row-at-a-time ceiling; rates count from the",
+        "  first record to the last acknowledged write, connecting and joining left out.",
         "- **End to end**: `bench/bench_e2e.py`: `logs2kafka tail` and `kafka2cassandra poll`",
         "  as processes; `logpipe.traffic.LogWriter` appends real lines stamped with the",
         "  current time and a sequence number at a steady rate; with `--log-id now` a row's",
