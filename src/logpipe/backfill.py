@@ -25,7 +25,7 @@ from logpipe.forwarder import (
     pipeline_settings,
     producer_factory,
 )
-from logpipe.kafka import Producer
+from logpipe.kafka import KafkaAccessDenied, Producer
 from logpipe.observability import get_logger
 from logpipe.pipeline import (
     KafkaHealth,
@@ -290,6 +290,9 @@ def run_ship(paths: list[str], opts: dict[str, Any]) -> int:
             progress=sys.stderr.isatty() and not opts.get("dry_run"),
             stop=stop,
         )
+    except KafkaAccessDenied as exc:
+        log.error("kafka refused the connection", extra={"reason": str(exc)})
+        raise SetupError(str(exc)) from exc
     finally:
         stop.restore()
     if opts.get("dry_run"):

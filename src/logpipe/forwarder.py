@@ -25,6 +25,7 @@ from typing import Any, BinaryIO
 from prometheus_client import CollectorRegistry
 
 from logpipe.kafka import (
+    KafkaAccessDenied,
     Producer,
     ProducerSettings,
     build_client_config,
@@ -139,6 +140,7 @@ class Forwarder:
             )
         except BaseException:
             stop.restore()
+            self.tailer.close()
             raise
         pipeline = self.pipeline
         settings = self.settings
@@ -340,6 +342,9 @@ def run_tail(paths: list[str], opts: dict[str, Any]) -> int:
         )
         try:
             return forwarder.run()
+        except KafkaAccessDenied as exc:
+            log.error("kafka refused the connection", extra={"reason": str(exc)})
+            raise SetupError(str(exc)) from exc
         finally:
             if server is not None:
                 server.stop()

@@ -44,8 +44,10 @@ class _OncePerMessage(logging.Filter):
         self._last: dict[tuple[str, str], float] = {}
 
     def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        _REFUSALS.notice(message)
         # Numbers (ports, counts, durations) vary between repetitions of one message.
-        key = (record.name, _DIGITS.sub("#", record.getMessage()))
+        key = (record.name, _DIGITS.sub("#", message))
         now = time.monotonic()
         last = self._last.get(key)
         if last is not None and now - last < self.interval:
@@ -56,6 +58,45 @@ class _OncePerMessage(logging.Filter):
         return True
 
 
+class KafkaAccessDenied(Exception):
+    """Kafka answered but refused this client: wrong SASL credentials, or a broker
+    certificate that the configured CA does not trust. Retrying cannot help; the
+    configuration must be fixed, so this ends the command instead of waiting."""
+
+
+class _Refusals:
+    """Remembers the last refusal the client libraries reported in their logs.
+
+    Neither client says *why* it could not connect in what it raises (a bootstrap
+    timeout, a transport failure); only their log lines carry the authentication or
+    certificate error. Every client log record passes ``_OncePerMessage``, which
+    hands its text here.
+    """
+
+    _SIGNS = (
+        "authentication failed",
+        "authenticationfailed",
+        "sasl authentication error",
+        "code=_authentication",
+        "certificate verify failed",
+        "certificate_verify_failed",
+    )
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.at = 0.0
+
+    def notice(self, message: str) -> None:
+        lowered = message.lower()
+        if any(sign in lowered for sign in self._SIGNS):
+            self.reason = message
+            self.at = time.monotonic()
+
+    def since(self, started: float) -> str | None:
+        return self.reason if self.reason is not None and self.at >= started else None
+
+
+_REFUSALS = _Refusals()
 _CLIENT_LOG_FILTER = _OncePerMessage()
 _DIGITS = re.compile(r"\d+")
 
@@ -238,11 +279,24 @@ class Producer(Protocol):
 def open_producer(
     conn: KafkaConnection, topic: str, settings: ProducerSettings | None = None
 ) -> Producer:
-    """A connected producer for ``topic``; raises KafkaUnavailable if no broker answers."""
+    """A connected producer for ``topic``.
+
+    Raises KafkaUnavailable if no broker answers (worth retrying), KafkaAccessDenied if
+    one answered and refused the credentials or the certificate (not worth it).
+    """
     settings = settings or ProducerSettings()
-    if settings.client == "confluent":
-        return ConfluentProducer(conn, topic, settings)
-    return KafkaPythonProducer(conn, topic, settings)
+    started = time.monotonic()
+    try:
+        if settings.client == "confluent":
+            return ConfluentProducer(conn, topic, settings)
+        return KafkaPythonProducer(conn, topic, settings)
+    except KafkaUnavailable as exc:
+        refused = _REFUSALS.since(started)
+        if refused is not None:
+            raise KafkaAccessDenied(
+                f"Kafka at {conn.bootstrap_servers} refused the connection: {refused}"
+            ) from exc
+        raise
 
 
 class _CachedKeyPartitioner:
@@ -472,6 +526,7 @@ class ConfluentProducer:
         try:
             self._producer.list_topics(topic=topic, timeout=settings.connect_timeout_ms / 1000)
         except confluent_kafka.KafkaException as exc:
+            self._producer.poll(0)  # serve error_cb and logs: they say why
             raise KafkaUnavailable(
                 f"no Kafka broker reachable at {conn.bootstrap_servers}: {exc}"
             ) from exc
@@ -735,9 +790,28 @@ class LogConsumer:
         return {self._tp(t, p): self._offset(o, "", -1) for (t, p), o in offsets.items()}
 
     def commit(self, offsets: dict[Partition, int], timeout: float = 10.0) -> None:
-        """Commit ``offsets`` (the next offset to read, per partition) and wait."""
-        if offsets:
-            self._consumer.commit(self._offsets(offsets), timeout_ms=int(timeout * 1000))
+        """Commit ``offsets`` (the next offset to read, per partition) and wait.
+
+        A group in the middle of a rebalance refuses commits: poll (records returned
+        meanwhile are dropped, they are read again by whoever owns them next) until the
+        rebalance is through, then commit, all within ``timeout``.
+        """
+        from kafka.errors import RebalanceInProgressError
+
+        if not offsets:
+            return
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            try:
+                self._consumer.commit(
+                    self._offsets(offsets), timeout_ms=int(max(remaining, 0.1) * 1000)
+                )
+                return
+            except RebalanceInProgressError:
+                if time.monotonic() >= deadline:
+                    raise
+                self._consumer.poll(timeout_ms=100)
 
     def commit_async(self, offsets: dict[Partition, int], on_done: CommitCallback) -> None:
         """Commit without waiting; ``on_done(offsets, error)`` runs in a later poll."""

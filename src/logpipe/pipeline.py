@@ -350,7 +350,9 @@ def connect(
     """Open the producer, retrying while Kafka does not answer; None if stopped first.
 
     A host may boot before Kafka is reachable: the daemon waits (logging the outage once)
-    instead of exiting, and the tailer keeps its start position meanwhile.
+    instead of exiting, and the tailer keeps its start position meanwhile. A refusal
+    (``KafkaAccessDenied``: wrong credentials, untrusted certificate) is not waited on:
+    it propagates, so the operator sees it at once.
     """
     while not stop.is_set():
         try:

@@ -90,3 +90,37 @@ def test_ship_and_tail_over_sasl_scram_tls(client, secure_services, unique_name,
     output = done.stdout + done.stderr + log.read_bytes()
     assert b"SCRAM" in output  # the configuration was logged ...
     assert password.encode() not in output  # ... without the password
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("command", ["tail", "ship"])
+def test_refused_credentials_or_certificate_end_with_one_clear_error(
+    client, command, secure_services, unique_name, tmp_path
+):
+    """A wrong password or an untrusted broker certificate will not fix itself: the
+    command says so in one line and exits non-zero, instead of waiting for Kafka."""
+    sec = secure_services
+    log = tmp_path / "access.log"
+    log.write_bytes(access_line("x", 0))
+    wrong_password = tmp_path / "wrong-password"
+    wrong_password.write_text("not-the-password\n")
+    cases = {
+        "password": ({"KAFKA_SASL_PASSWORD_FILE": str(wrong_password)}, "authentication"),
+        "certificate": ({"KAFKA_CA_FILE": "/etc/ssl/certs/ca-certificates.crt"}, "certificate"),
+    }
+    for overrides, word in cases.values():
+        env = {
+            **_env(sec, unique_name("refused"), client),
+            "LOGS2KAFKA_STATE_DIR": str(tmp_path / "state"),
+            **overrides,
+        }
+        argv = [LOGS2KAFKA, command, str(log)]
+        done = subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        )
+        output = done.stdout + done.stderr
+        assert done.returncode == 1, output[-3000:]
+        assert "Traceback" not in output
+        last = output.strip().splitlines()[-1]
+        assert last.startswith("Error: Kafka at") and word in last.lower(), last
+        assert "not-the-password" not in output and sec.password("kafka") not in output
