@@ -39,6 +39,8 @@ log = get_logger("checkpoint")
 STATE_FILE = "checkpoints.json"
 LOCK_FILE = "lock"
 _TEMP_PREFIX = ".checkpoints-"
+# Fields added since version 1 (tail_offset, tail_hash) are optional: older files load with
+# their defaults, and older readers ignore them, so the version stays 1.
 _FORMAT_VERSION = 1
 
 
@@ -55,6 +57,13 @@ class Checkpoint:
     ``fp_len`` bytes of the file; a file is the same only if its first ``fp_len`` bytes
     still hash to ``fp_hash`` (a prefix check, so a small file may keep growing).
     ``path`` is for humans and for finding a successor after a rotation.
+
+    ``tail_hash`` hashes the (up to 64) bytes just before ``tail_offset``, read back from
+    the file when the entry was written; ``tail_offset`` is ``offset`` unless the file
+    could not be read there any more (truncated under us: then the last offset where it
+    could).  With the fingerprint it recognises a copy of the file (copytruncate's) after
+    the file's own inode lost the content.  Files written before these fields existed load
+    with ``tail_hash`` empty (unknown): such an entry is never matched to a copy.
     """
 
     file_id: str
@@ -66,6 +75,8 @@ class Checkpoint:
     offset: int
     updated: float = field(default_factory=time.time)
     closed: bool = False  # no longer followed (rotated away and finished)
+    tail_offset: int = 0
+    tail_hash: str = ""  # empty: unknown
 
     @classmethod
     def from_json(cls, obj: dict[str, object]) -> Checkpoint:
@@ -80,6 +91,8 @@ class Checkpoint:
             offset=int(obj["offset"]),  # type: ignore[call-overload]
             updated=float(obj.get("updated", 0.0)),  # type: ignore[arg-type]
             closed=bool(obj.get("closed", False)),
+            tail_offset=int(obj.get("tail_offset", 0)),  # type: ignore[call-overload]
+            tail_hash=str(obj.get("tail_hash", "")),
         )
 
 
@@ -272,6 +285,8 @@ def _same_state(a: Checkpoint, b: Checkpoint) -> bool:
         and a.fp_hash == b.fp_hash
         and a.offset == b.offset
         and a.closed == b.closed
+        and a.tail_offset == b.tail_offset
+        and a.tail_hash == b.tail_hash
     )
 
 
@@ -331,6 +346,11 @@ class AckTracker:
             self.committed = order.popleft()
             moved = True
         return moved
+
+    @property
+    def end(self) -> int:
+        """Where the lines recorded so far end: reading this file continues from here."""
+        return self._order[-1] if self._order else self.committed
 
     @property
     def pending(self) -> int:

@@ -190,3 +190,47 @@ def test_a_tailer_refuses_a_state_directory_in_use(tmp_path):
         Tailer([str(tmp_path / "*.log")], CheckpointStore(tmp_path / "state"))
     first.close()
     Tailer([str(tmp_path / "*.log")], CheckpointStore(tmp_path / "state")).close()
+
+
+def test_entries_written_before_the_tail_fields_still_load(tmp_path):
+    """A state file from before ``tail_offset``/``tail_hash`` existed: positions are kept,
+    the tail is unknown (such an entry is never matched to a copy)."""
+    old = {
+        "version": 1,
+        "files": [
+            {
+                "file_id": "1:2:abc",
+                "path": "/var/log/a.log",
+                "dev": 1,
+                "ino": 2,
+                "fp_len": 1024,
+                "fp_hash": "abc",
+                "offset": 4096,
+                "updated": 1.0,
+                "closed": False,
+            }
+        ],
+    }
+    (tmp_path / STATE_FILE).write_text(json.dumps(old))
+    store = CheckpointStore(tmp_path)
+    loaded = store.get("1:2:abc")
+    assert loaded is not None and loaded.offset == 4096
+    assert (loaded.tail_offset, loaded.tail_hash) == (0, "")
+
+
+def test_the_tailer_keeps_the_hash_of_the_bytes_before_the_offset(tmp_path):
+    from logpipe.tail import Tailer
+    from logpipe.tail.identity import digest
+
+    log = tmp_path / "a.log"
+    data = b"".join(b"line %04d of the log\n" % n for n in range(100))
+    log.write_bytes(data)
+    tailer = Tailer([str(log)], CheckpointStore(tmp_path / "state"), from_beginning=True)
+    got = tailer.poll()
+    for line in got[:60]:
+        tailer.ack(line.file_id, line.end_offset)
+    tailer.close()
+    (saved,) = CheckpointStore(tmp_path / "state").all()
+    offset = got[59].end_offset
+    assert saved.offset == saved.tail_offset == offset
+    assert saved.tail_hash == digest(data[offset - 64 : offset])

@@ -1,36 +1,53 @@
-"""Recognising copytruncate's copy, so the lines only the copy still holds are not lost.
+"""Recognising copytruncate's copy, so its lines are neither sent again nor lost.
 
 With ``copytruncate`` logrotate copies the log, then truncates it in place.  Whatever the
-tailer had not read yet at that moment exists only in the copy.  When the copy lands
+tailer had not delivered yet at that moment exists only in the copy.  When the copy lands
 where we look (a glob such as ``access.log*``), reading it from its start would send the
-whole day again, and not reading it loses the unread rest.  So a new file that starts
-with the same first bytes as a followed file is taken for its copy, and continues that
-file's lines from where the original was left, but only if it also holds, just before
-that offset, the very bytes we last read from the original (``tail``).  Both checks
-together make a false match between two distinct logs practically impossible; a file
-that only looks like a copy is read normally after ``copy_wait`` seconds.
+whole file again, and not reading it loses the undelivered rest.
+
+The copy is recognised through the truncated file's checkpoint, whatever the order in
+which the tailer notices the truncation and the copy, and also after a restart: a file
+holds a checkpoint's lines if it starts with the same (complete) fingerprint *and* holds,
+just before the checkpoint's ``tail_offset``, the bytes whose hash the checkpoint keeps
+(``tail_hash``).  Both checks together make a false match between two distinct logs
+practically impossible; a file that only starts alike is read as a new file.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
-from logpipe.tail.identity import Fingerprint
+from logpipe.checkpoint import Checkpoint
+from logpipe.tail.identity import Fingerprint, digest
 
 TAIL_BYTES = 64
 
 
-@dataclass(slots=True)
-class Retired:
-    """A truncated file's lines as far as we read them, for a copy found a moment later."""
+def bytes_before(fd: int, offset: int) -> bytes:
+    """The (up to ``TAIL_BYTES``) bytes of the open file just before ``offset``."""
+    n = min(TAIL_BYTES, offset)
+    return os.pread(fd, n, offset - n) if n else b""
 
-    file_id: str
-    path: str
-    fp: Fingerprint
-    offset: int  # every byte before it was handed out
-    tail: bytes  # the bytes just before ``offset``
-    until: float  # monotonic time after which no copy is expected any more
+
+def tail_digest(fd: int, offset: int) -> str | None:
+    """Hash of ``bytes_before(offset)``; None if the file is shorter than ``offset``."""
+    data = bytes_before(fd, offset)
+    return digest(data) if len(data) == min(TAIL_BYTES, offset) else None
+
+
+def recognisable(entry: Checkpoint, fingerprint_bytes: int) -> bool:
+    """Can a copy of this checkpoint's file be told from a file that only starts alike?"""
+    return entry.fp_len >= fingerprint_bytes and entry.tail_hash != ""
+
+
+def holds(entry: Checkpoint, fd: int, size: int, fp: Fingerprint, fingerprint_bytes: int) -> bool:
+    """Does the open file (fingerprint ``fp``) hold the checkpoint's lines up to its offset?"""
+    return (
+        recognisable(entry, fingerprint_bytes)
+        and fp == Fingerprint(entry.fp_len, entry.fp_hash)
+        and entry.offset <= size
+        and tail_digest(fd, entry.tail_offset) == entry.tail_hash
+    )
 
 
 def continues_at(fd: int, offset: int, tail: bytes) -> bool:

@@ -13,6 +13,9 @@ Behaviour, like ``tail -F`` but with durable positions:
   the new file is read from offset 0.  Delete + recreate and a file missing for a while
   work the same way.  Copytruncate: the size shrinking below our offset, or the first bytes
   changing, restarts the file at 0 under a new identity.
+* A new file that holds the lines of a checkpoint whose own file lost them (copytruncate's
+  copy, see ``copies``) continues that checkpoint, whether the truncation is noticed
+  before the copy, after it, or only at the next start.
 * A checkpoint rotated away while we were down is looked for in its old directory by
   device + inode + fingerprint and finished.
 * Every line handed out by ``poll`` is recorded in the file's ``AckTracker``; ``ack``
@@ -28,7 +31,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from logpipe.checkpoint import (
     LOCK_FILE,
@@ -39,8 +42,14 @@ from logpipe.checkpoint import (
 )
 from logpipe.observability import StateLog, get_logger
 from logpipe.tail import paths
-from logpipe.tail.copies import TAIL_BYTES, Retired, continues_at
-from logpipe.tail.identity import FINGERPRINT_BYTES, Fingerprint, file_key, make_file_id
+from logpipe.tail.copies import TAIL_BYTES, continues_at, holds, recognisable, tail_digest
+from logpipe.tail.identity import (
+    FINGERPRINT_BYTES,
+    Fingerprint,
+    digest,
+    file_key,
+    make_file_id,
+)
 from logpipe.tail.reader import FileReader, Line
 
 log = get_logger("tail")
@@ -110,7 +119,6 @@ class Tailer:
         self._readers: dict[tuple[int, int], FileReader] = {}
         self._trackers: dict[str, AckTracker] = {}  # file_id -> tracker (open or draining)
         self._draining: dict[str, bool] = {}  # closed file_id -> forget its entry when done
-        self._retired: list[Retired] = []  # truncated moments ago, their copy may come
         self._lock = threading.Lock()  # trackers + store: ack() comes from other threads
         self._save_lock = threading.Lock()  # one checkpoint write at a time, in order
         self._wake = threading.Event()
@@ -335,27 +343,24 @@ class Tailer:
         with self._lock:
             followed_before = bool(self.store.by_path(path))
             entry = self._matching_checkpoint(fd, st, path)
-            if entry is not None and entry.offset <= st.st_size:
+            truncated = False
+            if entry is not None and entry.offset > st.st_size:  # truncated while we were away
+                self._lost_content(entry)
+                entry, truncated = None, True
+            if entry is not None:
                 fp = Fingerprint(entry.fp_len, entry.fp_hash)
                 fp = fp.refreshed(fd, st.st_size, self.fingerprint_bytes) or fp
                 file_id, offset = entry.file_id, entry.offset
                 reason = "resuming from checkpoint"
             else:
                 fp = Fingerprint.of_fd(fd, self.fingerprint_bytes)
-                retired = None
-                if entry is None and not startup and fp.length >= self.fingerprint_bytes:
-                    retired = self._retired_match(fd, fp, now)
-                    if retired is None and self._wait_if_copy(path, fd, st, fp, now):
-                        return
-                if retired is not None:
-                    entry = self.store.get(retired.file_id) or Checkpoint(
-                        retired.file_id, path, st.st_dev, st.st_ino, 0, "", retired.offset
-                    )
-                    file_id, offset = retired.file_id, retired.offset
-                    reason = f"the copy of truncated {retired.path}, continuing it"
-                elif entry is not None:  # shorter than our offset: truncated while we were away
-                    self.store.remove(entry.file_id)
-                    entry = None
+                entry = self._copied_checkpoint(fd, st, fp)
+                if entry is None and not startup and self._wait_if_copy(path, fd, st, fp, now):
+                    return
+                if entry is not None:
+                    file_id, offset = entry.file_id, self._copy_resumes_at(entry, st.st_size)
+                    reason = f"the copy of truncated {entry.path}, continuing it"
+                elif truncated:
                     offset, reason = 0, "truncated since checkpoint, reading from the start"
                 elif not startup:
                     offset, reason = 0, "new file, reading from the start"
@@ -410,14 +415,69 @@ class Tailer:
 
     # -- copytruncate's copy (see copies.py) ---------------------------------------------------
 
-    def _retired_match(self, fd: int, fp: Fingerprint, now: float) -> Retired | None:
-        """A file truncated moments ago whose copy this new file is, if any."""
-        self._retired = [r for r in self._retired if r.until > now]
-        for retired in self._retired:
-            if retired.fp == fp and continues_at(fd, retired.offset, retired.tail):
-                self._retired.remove(retired)
-                return retired
+    def _copied_checkpoint(self, fd: int, st: os.stat_result, fp: Fingerprint) -> Checkpoint | None:
+        """The checkpoint whose lines this new file holds while its own file lost them.
+
+        That is copytruncate's copy, found after the truncation was noticed (moments ago,
+        or before a restart).  A checkpoint still followed, or whose file still holds its
+        lines, is not taken: this is then a plain copy or a look-alike.
+        """
+        if fp.length < self.fingerprint_bytes:
+            return None
+        followed = {r.file_id for r in self._readers.values()}
+        for entry in self.store.all():
+            if (
+                entry.file_id not in followed
+                and holds(entry, fd, st.st_size, fp, self.fingerprint_bytes)
+                and not self._still_holds(entry)
+            ):
+                return entry
         return None
+
+    def _still_holds(self, entry: Checkpoint) -> bool:
+        """Does the checkpoint's own file still exist with its lines (same first bytes)?"""
+        found = _find_inode(os.path.dirname(entry.path) or ".", entry.dev, entry.ino)
+        if found is None or found[1].st_size < entry.offset:
+            return False
+        try:
+            fd = os.open(found[0], os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            return Fingerprint(entry.fp_len, entry.fp_hash).matches(fd)
+        finally:
+            os.close(fd)
+
+    def _copy_resumes_at(self, entry: Checkpoint, size: int) -> int:
+        """Where a copy continues: after the lines already handed out if some are still in
+        flight (they are acknowledged, or after a crash read again from the copy at the
+        checkpoint), else at the checkpoint; never past where the copy was shown to hold
+        the same bytes (``tail_offset``), so a false match cannot skip lines."""
+        tracker = self._trackers.get(entry.file_id)
+        if tracker is not None:
+            return min(tracker.end, size)
+        return min(entry.offset, entry.tail_offset)
+
+    def _note_read_end(self, reader: FileReader) -> None:
+        """Just noticed truncated: the bytes before where we stopped reading, for the copy.
+
+        The copy is then checked where it is continued (``_copy_resumes_at``), not at the
+        last checkpoint written.  Only the reader's memory holds them now; if it does not
+        hold all of them (a long line was cut there) the entry keeps its last ones.
+        """
+        entry = self.store.get(reader.file_id)
+        pos = reader.buf_pos
+        if entry is not None and len(reader.tail) == min(TAIL_BYTES, pos):
+            self.store.put(replace(entry, tail_offset=pos, tail_hash=digest(reader.tail)))
+
+    def _lost_content(self, entry: Checkpoint) -> None:
+        """The file of ``entry`` no longer holds its lines (truncated, or its inode reused).
+
+        The entry is kept while a copy can be recognised by it (``_copied_checkpoint``;
+        forgotten like any unfollowed entry after ``forget_after``), else dropped.
+        """
+        if not recognisable(entry, self.fingerprint_bytes):
+            self.store.remove(entry.file_id)
 
     def _wait_if_copy(
         self, path: str, fd: int, st: os.stat_result, fp: Fingerprint, now: float
@@ -440,22 +500,25 @@ class Tailer:
         return True
 
     def _hand_over(self, source: FileReader) -> bool:
-        """On truncation of ``source``: continue its lines in its waiting copy, if any."""
+        """On truncation of ``source``: continue its lines in its waiting copy, if any.
+
+        The copy is recognised by ``source``'s checkpoint, as in ``_copied_checkpoint``;
+        it continues from the unfinished line, not yet handed out.
+        """
+        entry = self.store.get(source.file_id)
+        if entry is None:
+            return False
         for heir in self._readers.values():
-            if heir.copy_of == source.file_id and continues_at(
-                heir.fd, source.buf_pos, source.tail
-            ):
-                heir.resume_as(source.file_id, source.buf_pos)
-                tracker = self._continue_generation(source.file_id, source.buf_pos)
-                entry = self.store.get(source.file_id) or Checkpoint(
-                    source.file_id, heir.path, heir.dev, heir.ino, 0, "", source.buf_pos
-                )
+            if heir.copy_of != source.file_id:
+                continue
+            size = os.fstat(heir.fd).st_size
+            if holds(entry, heir.fd, size, heir.fp, self.fingerprint_bytes):
+                offset = min(source.buf_pos, size)
+                heir.resume_as(source.file_id, offset)
+                tracker = self._continue_generation(source.file_id, offset)
                 self._put(entry, tracker.committed, reader=heir, closed=False)
                 log.info(
-                    "continuing %s in its copy %s from offset %d",
-                    source.path,
-                    heir.path,
-                    source.buf_pos,
+                    "continuing %s in its copy %s from offset %d", source.path, heir.path, offset
                 )
                 return True
         return False
@@ -511,7 +574,7 @@ class Tailer:
             if Fingerprint(entry.fp_len, entry.fp_hash).matches(fd):
                 return entry
             log.info("checkpoint %s is for an earlier file on the same inode", entry.file_id)
-            self.store.remove(entry.file_id)
+            self._lost_content(entry)
         for entry in self.store.by_path(path):
             if (
                 entry.ino == st.st_ino
@@ -636,27 +699,23 @@ class Tailer:
         """The file was truncated or rewritten in place: follow it from 0 as a new file.
 
         Its unread rest lives on only in a copy, if one was made where we look: a copy
-        waiting for it continues its lines from the start of the unfinished line.
+        waiting for it continues its lines from the start of the unfinished line; a copy
+        found later continues them through the old checkpoint (``_copied_checkpoint``).
         """
         old_id = reader.file_id
         st = os.fstat(reader.fd)
         fp = Fingerprint.of_fd(reader.fd, self.fingerprint_bytes)
-        now = time.monotonic()
         with self._lock:
+            self._note_read_end(reader)
             if not self._hand_over(reader):
                 reader.flush_partial(out)
-                self._draining[old_id] = True  # its bytes are gone here: forget once acked
-                if reader.fp.length >= self.fingerprint_bytes:  # a copy may still show up
-                    self._retired.append(
-                        Retired(
-                            old_id,
-                            reader.path,
-                            reader.fp,
-                            reader.read_pos,
-                            reader.tail,
-                            now + self.copy_wait,
-                        )
-                    )
+                self._note_read_end(reader)
+                # Its lines are gone here.  Kept for a copy that may still show up if one
+                # can be recognised (``_copied_checkpoint``), else forgotten once acked.
+                entry = self.store.get(old_id)
+                self._draining[old_id] = entry is None or not recognisable(
+                    entry, self.fingerprint_bytes
+                )
             new_id = self._new_file_id(st, fp)
             reader.restart(new_id, fp)
             self._trackers[new_id] = AckTracker(0)
@@ -667,8 +726,8 @@ class Tailer:
     def _close_reader(self, reader: FileReader, deleted: bool) -> None:
         if reader.copy_of is None:
             log.info("done with rotated file %s", reader.path)
-        reader.close()
         with self._lock:
+            reader.close()
             del self._readers[reader.key]
             if reader.copy_of is None:
                 self._draining[reader.file_id] = deleted
@@ -706,7 +765,17 @@ class Tailer:
         reader: FileReader | None = None,
         closed: bool | None = None,
     ) -> None:
-        """Store ``entry`` with a new offset (and the reader's path and fingerprint)."""
+        """Store ``entry`` with a new offset (and the reader's path and fingerprint).
+
+        The hash of the bytes before the offset is read back from the reader's file; if
+        the file no longer holds them (truncated, not noticed yet) the last hash that
+        could be read stays, with its own offset.
+        """
+        tail_offset, tail_hash = entry.tail_offset, entry.tail_hash
+        if reader is not None and (offset != tail_offset or not tail_hash):
+            tail = self._read_tail(reader, offset)
+            if tail is not None:
+                tail_offset, tail_hash = offset, tail
         updated = Checkpoint(
             file_id=entry.file_id,
             path=reader.path if reader else entry.path,
@@ -717,8 +786,16 @@ class Tailer:
             offset=offset,
             updated=entry.updated,
             closed=entry.closed if closed is None else closed,
+            tail_offset=tail_offset,
+            tail_hash=tail_hash,
         )
         self.store.put(updated)
+
+    def _read_tail(self, reader: FileReader, offset: int) -> str | None:
+        """``tail_digest`` at ``offset`` in the reader's file, if it still holds its lines."""
+        if reader.fd < 0 or not reader.fp.matches(reader.fd):
+            return None
+        return tail_digest(reader.fd, offset)
 
     def _new_file_id(self, st: os.stat_result, fp: Fingerprint) -> str:
         base = make_file_id(st.st_dev, st.st_ino, fp)

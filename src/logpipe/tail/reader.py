@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from logpipe.tail.copies import TAIL_BYTES
+from logpipe.tail.copies import TAIL_BYTES, bytes_before
 from logpipe.tail.identity import FINGERPRINT_BYTES, Fingerprint
 
 
@@ -74,7 +74,7 @@ class FileReader:
         self.current = True  # still found under one of the followed paths
         self.copy_of: str | None = None  # held unread: maybe the copy of this file_id
         self.copy_until = 0.0  # ... until then (monotonic)
-        self.tail = b""  # the last bytes before buf_pos (recognises a copy of this file)
+        self.tail = bytes_before(fd, offset)  # the bytes before buf_pos (see copies.py)
         self.rotated_at: float | None = None
         self.last_data = now  # when bytes last arrived (monotonic)
         self._checked_size = -1  # size at the last fingerprint check
@@ -232,6 +232,7 @@ class FileReader:
         self.restart(file_id, self.fp)
         self.copy_of = None
         self.read_pos = self.buf_pos = offset
+        self.tail = bytes_before(self.fd, offset)
 
     def close(self) -> None:
         if self.fd >= 0:
