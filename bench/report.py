@@ -14,6 +14,8 @@ import benchkit as kit
 DOC = kit.ROOT / "docs" / "benchmarks.md"
 THROUGHPUT_PNG = kit.BENCH / "results" / "throughput.png"
 MEMORY_PNG = kit.BENCH / "results" / "memory.png"
+#: Our rows, whatever their options: a ratio is ours ÷ a baseline, never ours ÷ ours.
+OURS = ("logpipe", "logs2kafka", "kafka2cassandra")
 
 
 def _num(value: Any, digits: int = 0) -> str:
@@ -74,9 +76,64 @@ def _ratio(comp: dict[str, Any], name: str, rate: float, ours: Any) -> str:
         if isinstance(base, int | float) and base:
             return f"(ours) this ÷ {pair}: {rate / base:.2f}x"
         return "(ours)"
+    if name.startswith(OURS):
+        return "(ours)"
     if isinstance(ours, int | float) and rate:
         return f"{ours / rate:.2f}x"
     return "n/a"
+
+
+def _rate(results: dict[str, Any], comp: str, name: str, key: str = "rate") -> float | None:
+    row = results.get("components", {}).get(comp, {}).get("contenders", {}).get(name, {})
+    value = row.get(key)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def goals(results: dict[str, Any]) -> list[str]:
+    """The goals the issues set, each with this run's figure and whether it is met."""
+    r = lambda c, n, k="rate": _rate(results, c, n, k)  # noqa: E731
+    div = lambda a, b: a / b if a is not None and b else None  # noqa: E731
+    ship, confluent = "logs2kafka ship", "logs2kafka ship --kafka-client confluent"
+    checks = [
+        ("parse + encode, lines/s", r("parse", "logpipe"), 200_000, ">="),
+        (
+            "parse + encode, x apache-log-parser",
+            div(r("parse", "logpipe"), r("parse", "apache-log-parser")),
+            7,
+            ">=",
+        ),
+        ("ship (kafka-python), lines/s", r("ship", ship), 30_000, ">="),
+        (
+            "ship (kafka-python), x tutorial forwarder",
+            div(r("ship", ship), r("ship", "tutorial forwarder")),
+            30,
+            ">=",
+        ),
+        ("ship (confluent), lines/s", r("ship", confluent), 100_000, ">="),
+        ("ship (kafka-python), peak RSS MB", r("ship", ship, "peak_rss_mb"), 80, "<"),
+        ("ship (confluent), peak RSS MB", r("ship", confluent, "peak_rss_mb"), 80, "<"),
+        (
+            "poll, x tutorial poller",
+            div(r("poll", "kafka2cassandra poll"), r("poll", "tutorial poller")),
+            20,
+            ">=",
+        ),
+        (
+            "poll, x execute_concurrent ceiling",
+            div(r("poll", "kafka2cassandra poll"), r("poll", "execute_concurrent ceiling")),
+            0.8,
+            ">=",
+        ),
+    ]
+    lines = ["| goal | this run | target | met |", "|---|---:|---:|---|"]
+    for label, value, target, op in checks:
+        if value is None:
+            lines.append(f"| {label} | n/a | {op} {target:,} | n/a |")
+            continue
+        met = value >= target if op == ">=" else value < target
+        shown = f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+        lines.append(f"| {label} | {shown} | {op} {target:,} | {'yes' if met else 'no'} |")
+    return lines
 
 
 def _machine(results: dict[str, Any]) -> str:
@@ -116,6 +173,10 @@ def document(results: dict[str, Any]) -> str:
         table(results),
         "",
         "![throughput per component](../bench/results/throughput.png)",
+        "",
+        "## Goals set in the issues",
+        "",
+        *goals(results),
         "",
         "## How each figure is taken",
         "",
@@ -204,7 +265,10 @@ def document(results: dict[str, Any]) -> str:
         "unavailable) and write `bench/results/latest.json`, this page and the charts.",
         "",
     ]
-    return "\n".join(p for p in parts if p is not None)
+    text = "\n".join(p for p in parts if p is not None)
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text
 
 
 def throughput_chart(results: dict[str, Any], path: Path) -> Path:
@@ -221,8 +285,7 @@ def throughput_chart(results: dict[str, Any], path: Path) -> Path:
     for ax, comp in zip(axes, comps, strict=True):
         names = [n for n, r in comp["contenders"].items() if "rate" in r]
         rates = [comp["contenders"][n]["rate"] for n in names]
-        colors = ["#1f77b4" if n.startswith(("logpipe", "logs2kafka", "kafka2cassandra"))
-                  else "#999999" for n in names]  # fmt: skip
+        colors = ["#1f77b4" if n.startswith(OURS) else "#999999" for n in names]
         ax.barh(names[::-1], rates[::-1], color=colors[::-1])
         ax.set_xscale("log")
         ax.set_title(f"{comp['title']} ({comp['unit']}, log scale)", fontsize=10, loc="left")
@@ -256,8 +319,8 @@ def memory_chart(e2e: dict[str, Any], path: Path) -> Path:
     top = max((v for s in e2e["memory_series"].values() for _, v in s), default=1)
     for when, label in e2e.get("phases", []):
         ax.axvline(when, color="#cccccc", linewidth=0.8)
-        ax.text(when, top * 1.02, f" {label}", fontsize=7, rotation=0, va="bottom")
-    ax.set_ylim(0, top * 1.15)
+        ax.text(when, top * 1.28, f" {label}", fontsize=7, rotation=90, va="top")
+    ax.set_ylim(0, top * 1.3)
     ax.set_xlabel("seconds")
     ax.set_ylabel("RSS (MB)")
     ax.set_title("RSS of both daemons during the end-to-end run", fontsize=10, loc="left")
