@@ -698,7 +698,7 @@ class LogConsumer:
         from kafka import KafkaConsumer
         from kafka.consumer.subscription_state import ConsumerRebalanceListener
         from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
-        from kafka.errors import KafkaError
+        from kafka.errors import KafkaError, RebalanceInProgressError
         from kafka.structs import OffsetAndMetadata, TopicPartition
 
         self.topic = topic
@@ -706,6 +706,7 @@ class LogConsumer:
         self._tp = TopicPartition
         self._offset = OffsetAndMetadata
         self._kafka_error = KafkaError
+        self._rebalancing = RebalanceInProgressError
         config = build_client_config(conn)
         config.update(
             group_id=settings.group_id,
@@ -811,7 +812,20 @@ class LogConsumer:
             except RebalanceInProgressError:
                 if time.monotonic() >= deadline:
                     raise
+                self._unstick()
                 self._consumer.poll(timeout_ms=100)
+
+    def _unstick(self) -> None:
+        """Work around a race in kafka-python 3.0.12: two join attempts in flight at once
+        can leave the member "rebalancing" with nothing left to finish it, and every
+        commit then fails with RebalanceInProgressError. Asking for a rejoin (the next
+        poll does it; cooperative, so the assignment stays) makes the group stable."""
+        coordinator = self._consumer._coordinator
+        try:
+            if coordinator.rebalance_in_progress() and not coordinator.need_rejoin():
+                coordinator.request_rejoin()
+        except AttributeError:  # another kafka-python: nothing to work around
+            pass
 
     def commit_async(self, offsets: dict[Partition, int], on_done: CommitCallback) -> None:
         """Commit without waiting; ``on_done(offsets, error)`` runs in a later poll."""
@@ -819,6 +833,8 @@ class LogConsumer:
             return
 
         def done(_sent: Any, response: Any) -> None:
+            if isinstance(response, self._rebalancing):
+                self._unstick()
             on_done(offsets, response if isinstance(response, BaseException) else None)
 
         self._consumer.commit_async(self._offsets(offsets), callback=done)

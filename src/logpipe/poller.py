@@ -554,6 +554,12 @@ class Poller:
         for record in records:
             received.setdefault(record.tp, []).append(record.offset)
         epochs = {tp: tracker.add_many(tp, offsets) for tp, offsets in received.items()}
+        for tp, epoch in epochs.items():
+            if epoch == 0 and self._consumer is not None and tp in self._consumer.assignment():
+                # Fetched between the client taking the assignment and our listener
+                # hearing of it (another thread): the partition is ours, track it.
+                tracker.assign([tp])
+                epochs[tp] = tracker.add_many(tp, received[tp])
         for record in records:
             item = _Item(record, epochs[record.tp])
             try:
