@@ -58,7 +58,7 @@ def test_kill_9_mid_stream_then_restart(
         second = poller_process(kafka_bootstrap, cassandra_contact_points, *args, log_path=log)
         try:
             end = end_offsets(kafka_bootstrap, topic)
-            assert wait_until(lambda: committed_offsets(kafka_bootstrap, group, topic) == end, 120)
+            assert wait_until(lambda: committed_offsets(kafka_bootstrap, group, topic) == end, 240)
         finally:
             second.send_signal(signal.SIGTERM)
             started = time.monotonic()
