@@ -175,14 +175,13 @@ def compose_run(
 
 
 def _drop(run: ComposeRun, kafka: str, cassandra: str) -> None:
-    from cassandra.cluster import Cluster
     from kafka.admin import KafkaAdminClient
 
-    cluster = Cluster([cassandra])
-    try:
-        cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {run.keyspace}")
-    finally:
-        cluster.shutdown()
+    from logpipe.settings import CassandraConnection
+    from logpipe.store import Store
+
+    with Store(CassandraConnection(contact_points=cassandra)) as store:
+        store.drop_keyspace(run.keyspace)
     admin = KafkaAdminClient(bootstrap_servers=kafka)
     try:
         existing = set(admin.list_topics())
