@@ -331,8 +331,9 @@ MAX_PENDING = define(
     "max_pending",
     "--max-pending",
     "LOGS2KAFKA_MAX_PENDING",
-    20_000,
-    "Lines read but not yet acknowledged by Kafka; reading pauses at this bound.",
+    10_000,
+    "Lines read but not yet acknowledged by Kafka; reading pauses at this bound "
+    "(about 1.5 kB of memory each).",
     type=click.IntRange(min=1),
 )
 UNHEALTHY_AFTER = define(
