@@ -15,11 +15,12 @@ error, so the caller can send it again instead of losing it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -285,11 +286,19 @@ def open_producer(
     one answered and refused the credentials or the certificate (not worth it).
     """
     settings = settings or ProducerSettings()
-    started = time.monotonic()
-    try:
+    with access_checked(conn):
         if settings.client == "confluent":
             return ConfluentProducer(conn, topic, settings)
         return KafkaPythonProducer(conn, topic, settings)
+
+
+@contextlib.contextmanager
+def access_checked(conn: KafkaConnection) -> Iterator[None]:
+    """Turn a KafkaUnavailable raised inside into KafkaAccessDenied when, meanwhile, the
+    client's logs showed a broker refusing the credentials or the certificate."""
+    started = time.monotonic()
+    try:
+        yield
     except KafkaUnavailable as exc:
         refused = _REFUSALS.since(started)
         if refused is not None:

@@ -40,6 +40,12 @@ def setup_logging(level: str = "info", fmt: str | None = None) -> None:
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)
     logging.getLogger(LOGGER_NAME).setLevel(level.upper())
+    # The Cassandra driver logs every failed reconnection attempt with a traceback;
+    # logpipe logs each change of Cassandra's state once itself (with the driver's
+    # reason), so the driver speaks only when debugging.
+    logging.getLogger("cassandra").setLevel(
+        logging.DEBUG if level.lower() == "debug" else logging.CRITICAL
+    )
 
 
 def get_logger(name: str) -> logging.Logger:

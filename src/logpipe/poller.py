@@ -32,14 +32,23 @@ from logpipe.kafka import (
     ConsumedRecord,
     ConsumerSettings,
     DeadLetterProducer,
+    KafkaAccessDenied,
     KafkaUnavailable,
     LogConsumer,
     Partition,
+    access_checked,
     create_topic,
 )
 from logpipe.observability import HealthServer, StateLog, get_logger
 from logpipe.settings import CassandraConnection, KafkaConnection
-from logpipe.store import Row, RowWriter, Store, event_timeuuid, is_rejection
+from logpipe.store import (
+    Row,
+    RowWriter,
+    Store,
+    StoreSetupError,
+    event_timeuuid,
+    is_rejection,
+)
 
 log = get_logger("poller")
 
@@ -402,6 +411,8 @@ class Poller:
         while not self.stopping:
             try:
                 made = connect()
+            except (StoreSetupError, KafkaAccessDenied):
+                raise  # wrong credentials or certificate: waiting cannot help
             except Exception as exc:
                 state.set(
                     "down",
@@ -428,8 +439,9 @@ class Poller:
             create_topic(self.kafka_conn, self.config.dlq_topic, partitions=1)
         except Exception as exc:  # the topic may exist, or the user may not create topics
             log.info("dead-letter topic not created", extra={"error": str(exc)[:_MAX_REASON]})
-        self._dlq = DeadLetterProducer(self.kafka_conn, self.config.dlq_topic)
-        return LogConsumer(self.kafka_conn, self.config.topic, self.config.consumer, self)
+        with access_checked(self.kafka_conn):
+            self._dlq = DeadLetterProducer(self.kafka_conn, self.config.dlq_topic)
+            return LogConsumer(self.kafka_conn, self.config.topic, self.config.consumer, self)
 
     def run(self) -> int:
         """Run until stopped; returns the process exit status."""

@@ -353,22 +353,70 @@ def _has_lz4() -> bool:
     return True
 
 
+class StoreSetupError(Exception):
+    """Cassandra cannot serve this configuration, and waiting will not change that: the
+    command ends with this one-line reason instead of retrying."""
+
+
+class SchemaMissing(StoreSetupError):
+    """The keyspace or the table does not exist (``kafka2cassandra schema`` makes them)."""
+
+
+class CassandraAccessDenied(StoreSetupError):
+    """Cassandra answered but refused this client: a wrong user name or password, or a
+    server certificate the configured CA does not trust. Retrying cannot help; the
+    configuration must be fixed, so this ends the command instead of waiting."""
+
+
+def _refusal(exc: NoHostAvailable) -> str | None:
+    """Why every node refused us, when each of them did so for credentials or TLS."""
+    errors = list(exc.errors.values())
+
+    def refused(err: object) -> bool:
+        text = str(err).lower()
+        return isinstance(err, AuthenticationFailed | ssl.SSLError) or (
+            "certificate verify failed" in text or "bad credentials" in text
+        )
+
+    if errors and all(refused(err) for err in errors):
+        return "; ".join(str(err) for err in errors)
+    return None
+
+
 def _connect(kwargs: dict[str, Any]) -> tuple[Cluster, Session]:
-    """Protocol v5 first; a node that does not speak it gets the newest it does."""
+    """Protocol v5 first; a node that does not speak it gets the newest it does.
+
+    Raises CassandraAccessDenied when the nodes refuse the credentials or the
+    certificate, NoHostAvailable for everything that waiting may cure.
+    """
     cluster = Cluster(protocol_version=ProtocolVersion.V5, **kwargs)
     try:
         return cluster, cluster.connect()
     except NoHostAvailable as exc:
         cluster.shutdown()
+        _raise_if_refused(exc, kwargs)
         if not any("protocol" in str(err).lower() for err in exc.errors.values()):
             raise
         log.info("protocol v5 refused; negotiating an older protocol version")
     cluster = Cluster(**kwargs)
     try:
         return cluster, cluster.connect()
+    except NoHostAvailable as exc:
+        cluster.shutdown()
+        _raise_if_refused(exc, kwargs)
+        raise
     except BaseException:
         cluster.shutdown()
         raise
+
+
+def _raise_if_refused(exc: NoHostAvailable, kwargs: dict[str, Any]) -> None:
+    reason = _refusal(exc)
+    if reason is not None:
+        where = ",".join(f"{host}:{kwargs['port']}" for host in kwargs["contact_points"])
+        raise CassandraAccessDenied(
+            f"Cassandra at {where} refused the connection: {reason}"
+        ) from None
 
 
 def _table(keyspace: str) -> str:
@@ -510,7 +558,15 @@ class RowWriter:
                 f"INSERT INTO {table} (log_source, log_type, log_datetime, log_id, log) "
                 "VALUES (?, ?, ?, now(), ?)"
             )
-        self._insert: PreparedStatement = session.prepare(cql)
+        try:
+            self._insert: PreparedStatement = session.prepare(cql)
+        except InvalidRequest as exc:
+            if "does not exist" not in str(exc):
+                raise
+            raise SchemaMissing(
+                f"cannot write to {table}: {exc.args[0] if exc.args else exc}; "
+                "create it with `kafka2cassandra schema`"
+            ) from None
         self._insert.consistency_level = consistency
         self._insert.is_idempotent = log_id_mode == "event"
         self._lock = threading.Lock()

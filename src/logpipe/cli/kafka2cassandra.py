@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from logpipe import __version__, settings
-from logpipe.observability import setup_logging
+from logpipe.observability import get_logger, setup_logging
 from logpipe.settings import CassandraConnection, KafkaConnection, options
 
 
@@ -23,8 +23,9 @@ def main() -> None:
 @options(*settings.KAFKA, *settings.CASSANDRA, *settings.POLLER, *settings.COMMON)
 def poll(**opts: Any) -> None:
     """Consume the topic into KEYSPACE.logs; commit offsets of stored rows only."""
-    from logpipe.kafka import ConsumerSettings
+    from logpipe.kafka import ConsumerSettings, KafkaAccessDenied
     from logpipe.poller import Poller, PollerConfig
+    from logpipe.store import StoreSetupError
 
     setup_logging(opts["log_level"], opts["log_format"])
     config = PollerConfig(
@@ -51,7 +52,12 @@ def poll(**opts: Any) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    sys.exit(poller.run())
+    try:
+        status = poller.run()
+    except (StoreSetupError, KafkaAccessDenied) as exc:
+        get_logger("kafka2cassandra").error(str(exc))
+        status = 1
+    sys.exit(status)
 
 
 @main.command()
