@@ -216,6 +216,8 @@ def demo(
         opts.keyspace,
         "--log-format",
         "text",
+        "--log-level",
+        "warning",
     ]
     say("== the tutorial's count: select count(*) ... where log_source = 'www2' ...")
     say("$ kafka2cassandra query --source www2 --count")
