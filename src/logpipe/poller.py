@@ -436,7 +436,10 @@ class Poller:
 
     def _open_consumer(self) -> LogConsumer:
         try:
-            create_topic(self.kafka_conn, self.config.dlq_topic, partitions=1)
+            with access_checked(self.kafka_conn):
+                create_topic(self.kafka_conn, self.config.dlq_topic, partitions=1, timeout=10.0)
+        except KafkaAccessDenied:
+            raise
         except Exception as exc:  # the topic may exist, or the user may not create topics
             log.info("dead-letter topic not created", extra={"error": str(exc)[:_MAX_REASON]})
         with access_checked(self.kafka_conn):
