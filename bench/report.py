@@ -160,8 +160,8 @@ def document(results: dict[str, Any]) -> str:
         ),
         f"Measured {results['generated']} by `make {'bench-quick' if quick else 'bench'}` in "
         f"{results['duration_s']:.0f} s, {results['runs']} round(s), on {_machine(results)}.",
-        "The machine was shared with other work while it ran: absolute figures are noisy; the",
-        "ratios, measured in the same run with the contenders interleaved, are what to compare.",
+        "Absolute figures move with whatever else the machine runs; the ratios, measured in",
+        "the same run with the contenders interleaved, are what to compare.",
         "",
         (
             "> **Warning**: a restart of the shared local Kafka or Cassandra (by other work on "
