@@ -35,8 +35,11 @@ def test_kill_9_mid_stream_then_restart(
     produce_entries(kafka_bootstrap, topic, sent)
     args = [
         "--topic", topic, "--keyspace", ks, "--group-id", group,
-        "--dlq-topic", f"{topic}_dlq", "--log-id", mode, "--batch-rows", "8",
+        "--dlq-topic", f"{topic}_dlq", "--log-id", mode, "--batch-rows", "1",
         "--commit-interval", "0.5",
+        # One write at a time: slow enough that the kill lands mid-stream however fast
+        # the machine is (at full speed the whole topic is stored in about a second).
+        "--max-writes-in-flight", "1",
     ]  # fmt: skip
     if static:
         # Static membership: the restarted process takes the killed one's place at once;
