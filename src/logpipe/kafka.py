@@ -192,6 +192,23 @@ def build_confluent_config(conn: KafkaConnection) -> dict[str, Any]:
     return config
 
 
+def _kafka_python_client(factory: Callable[..., Any], conn: KafkaConnection, **options: Any) -> Any:
+    """One kafka-python client (producer, consumer or admin) for ``conn``.
+
+    Every client gets the shared security configuration and the log filter that
+    notices refusals, and a broker that cannot be reached is KafkaUnavailable.
+    """
+    from kafka.errors import KafkaError
+
+    _quiet_client_logs()
+    try:
+        return factory(**{**build_client_config(conn), **options})
+    except KafkaError as exc:
+        raise KafkaUnavailable(
+            f"no Kafka broker reachable at {conn.bootstrap_servers}: {exc}"
+        ) from exc
+
+
 def redact(config: dict[str, Any]) -> dict[str, Any]:
     """A copy of a client configuration that is safe to log (passwords hidden)."""
     return {k: (_HIDDEN if k in _SECRET_KEYS and v is not None else v) for k, v in config.items()}
@@ -362,12 +379,14 @@ class KafkaPythonProducer:
 
     def __init__(self, conn: KafkaConnection, topic: str, settings: ProducerSettings) -> None:
         from kafka import KafkaProducer
-        from kafka.errors import KafkaError, KafkaTimeoutError
+        from kafka.errors import KafkaTimeoutError
 
         self.topic = topic
         self.settings = settings
-        config = build_client_config(conn)
-        config.update(
+        partitioner = _kafka_python_partitioner()
+        self._producer = _kafka_python_client(
+            KafkaProducer,
+            conn,
             acks="all",
             enable_idempotence=True,
             retries=float("inf"),
@@ -380,19 +399,12 @@ class KafkaPythonProducer:
             max_block_ms=settings.max_block_ms,
             bootstrap_timeout_ms=settings.connect_timeout_ms,
             reconnect_backoff_max_ms=settings.reconnect_backoff_max_ms,
-            partitioner=_kafka_python_partitioner(),
+            partitioner=partitioner,
             client_id="logs2kafka",
         )
-        _quiet_client_logs()
-        try:
-            self._producer = KafkaProducer(**config)
-        except KafkaError as exc:
-            raise KafkaUnavailable(
-                f"no Kafka broker reachable at {conn.bootstrap_servers}: {exc}"
-            ) from exc
         self._timeout_error = KafkaTimeoutError
         self._send = self._producer.send
-        self._partitioner = config["partitioner"]
+        self._partitioner = partitioner
         # The fast path below appends straight to the client's record accumulator.
         # kafka-python's send() re-validates, re-serializes, re-partitions and formats a
         # debug message for every record; for one known topic and a key that is the same
@@ -598,19 +610,12 @@ def create_topic(
     consumer started right after does not race its creation.
     """
     from kafka.admin import KafkaAdminClient
-    from kafka.errors import KafkaError, TopicAlreadyExistsError
+    from kafka.errors import TopicAlreadyExistsError
 
-    _quiet_client_logs()
-    config = build_client_config(conn)
     deadline = time.monotonic() + timeout
-    try:
-        admin = KafkaAdminClient(
-            **config, client_id="logpipe-admin", bootstrap_timeout_ms=int(timeout * 1000)
-        )
-    except KafkaError as exc:
-        raise KafkaUnavailable(
-            f"no Kafka broker reachable at {conn.bootstrap_servers}: {exc}"
-        ) from exc
+    admin = _kafka_python_client(
+        KafkaAdminClient, conn, client_id="logpipe-admin", bootstrap_timeout_ms=int(timeout * 1000)
+    )
     try:
         try:
             admin.create_topics(
@@ -716,8 +721,9 @@ class LogConsumer:
         self._offset = OffsetAndMetadata
         self._kafka_error = KafkaError
         self._rebalancing = RebalanceInProgressError
-        config = build_client_config(conn)
-        config.update(
+        self._consumer = _kafka_python_client(
+            KafkaConsumer,
+            conn,
             group_id=settings.group_id,
             group_instance_id=settings.group_instance_id,
             client_id=settings.client_id,
@@ -731,12 +737,6 @@ class LogConsumer:
             bootstrap_timeout_ms=settings.connect_timeout_ms,
             reconnect_backoff_max_ms=settings.reconnect_backoff_max_ms,
         )
-        try:
-            self._consumer = KafkaConsumer(**config)
-        except KafkaError as exc:
-            raise KafkaUnavailable(
-                f"no Kafka broker reachable at {conn.bootstrap_servers}: {exc}"
-            ) from exc
 
         class _Listener(ConsumerRebalanceListener):
             def on_partitions_revoked(self, revoked: Any) -> None:
@@ -882,11 +882,12 @@ class DeadLetterProducer:
 
     def __init__(self, conn: KafkaConnection, topic: str, connect_timeout_ms: int = 10_000) -> None:
         from kafka import KafkaProducer
-        from kafka.errors import KafkaError, KafkaTimeoutError
+        from kafka.errors import KafkaTimeoutError
 
         self.topic = topic
-        config = build_client_config(conn)
-        config.update(
+        self._producer = _kafka_python_client(
+            KafkaProducer,
+            conn,
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
@@ -895,12 +896,6 @@ class DeadLetterProducer:
             reconnect_backoff_max_ms=2_000,
             client_id="kafka2cassandra-dlq",
         )
-        try:
-            self._producer = KafkaProducer(**config)
-        except KafkaError as exc:
-            raise KafkaUnavailable(
-                f"no Kafka broker reachable at {conn.bootstrap_servers}: {exc}"
-            ) from exc
         self._timeout_error = KafkaTimeoutError
 
     def send(
