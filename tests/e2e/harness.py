@@ -21,11 +21,27 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from logpipe.settings import CassandraConnection
-from logpipe.store import Store
+from logpipe.kafka import create_topic
+from logpipe.settings import CassandraConnection, KafkaConnection
+from logpipe.store import Replication, Store
 from logpipe.traffic import sequence_of
 
 BIN = Path(sys.executable).parent
+
+
+def prepare(
+    kafka: KafkaConnection,
+    cassandra: CassandraConnection,
+    topic: str,
+    dlq: str,
+    partitions: int,
+) -> None:
+    """What an operator sets up first: the topic, its dead-letter topic, and the schema
+    (replication factor 1 on the local node) in ``cassandra.keyspace``."""
+    create_topic(kafka, topic, partitions=partitions)
+    create_topic(kafka, dlq, partitions=1)
+    with Store(cassandra) as store:
+        store.apply_schema(cassandra.keyspace, Replication.parse(1))
 
 
 class Daemon:

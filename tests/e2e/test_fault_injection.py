@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import random
-import socket
 import time
 import urllib.request
 from collections.abc import Callable
@@ -23,16 +22,16 @@ from pathlib import Path
 
 import pytest
 
-from logpipe.kafka import create_topic
 from logpipe.settings import CassandraConnection, KafkaConnection
-from logpipe.store import Replication, Store
 from logpipe.traffic import LogWriter, load_lines
+from tests.conftest import free_ports
 from tests.e2e.harness import (
     ArrivalWatcher,
     Daemon,
     Report,
     kafka2cassandra,
     logs2kafka,
+    prepare,
     row_sequences,
     runs,
     topic_sequences,
@@ -43,12 +42,6 @@ SECONDS = float(os.environ.get("LOGPIPE_FAULT_SECONDS", "60"))
 RATE = float(os.environ.get("LOGPIPE_FAULT_RATE", "150"))
 SEED = int(os.environ.get("LOGPIPE_FAULT_SEED", str(random.randrange(1 << 30))))
 SOURCE = "www-e2e"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_ready(daemon: Daemon, port: int, timeout: float = 60.0) -> None:
@@ -75,18 +68,15 @@ def test_no_line_lost_under_rotation_kills_and_outages(
     bootstrap, contact = pair.kafka_bootstrap, pair.cassandra_contact_points
     topic, dlq, keyspace, group = (unique_name(p) for p in ("e2e", "e2e_dlq", "e2e_ks", "e2e_g"))
     kafka = KafkaConnection(bootstrap_servers=bootstrap)
-    create_topic(kafka, topic, partitions=6)
-    create_topic(kafka, dlq, partitions=1)
     cassandra = CassandraConnection(contact_points=contact, keyspace=keyspace)
-    with Store(cassandra) as store:
-        store.apply_schema(keyspace, Replication.parse(1))
+    prepare(kafka, cassandra, topic, dlq, partitions=6)
 
     logs = tmp_path / "logs"
     logs.mkdir()
     log_path = logs / "access.log"
     log_path.touch()
     run = f"r{SEED:x}"
-    ports = {name: free_port() for name in ("l2k", "k2c_a", "k2c_b")}
+    ports = dict(zip(("l2k", "k2c_a", "k2c_b"), free_ports(3), strict=True))
     shipper = logs2kafka(
         "logs2kafka",
         [str(logs / "access.log*")],

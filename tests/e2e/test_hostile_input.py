@@ -20,10 +20,9 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from logpipe.envelope import LogEntry, encode
-from logpipe.kafka import create_topic
 from logpipe.settings import CassandraConnection, KafkaConnection
-from logpipe.store import Replication, Store
-from tests.e2e.harness import Daemon, kafka2cassandra, logs2kafka
+from logpipe.store import Store
+from tests.e2e.harness import Daemon, kafka2cassandra, logs2kafka, prepare
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,11 +92,8 @@ def test_hostile_lines_become_flagged_rows_or_dead_letters(
     rng = random.Random(20181108)
     topic, dlq, keyspace, group = (unique_name(p) for p in ("hl", "hl_dlq", "hl_ks", "hl_g"))
     kafka = KafkaConnection(bootstrap_servers=kafka_bootstrap)
-    create_topic(kafka, topic, partitions=3)
-    create_topic(kafka, dlq, partitions=1)
     cassandra = CassandraConnection(contact_points=cassandra_contact_points, keyspace=keyspace)
-    with Store(cassandra) as store:
-        store.apply_schema(keyspace, Replication.parse(1))
+    prepare(kafka, cassandra, topic, dlq, partitions=3)
 
     lines = hostile_lines(rng)
     log = tmp_path / "hostile.log"
@@ -153,11 +149,8 @@ def test_hostile_messages_go_to_the_dead_letter_topic_and_good_ones_are_stored(
 ) -> None:
     topic, dlq, keyspace, group = (unique_name(p) for p in ("hm", "hm_dlq", "hm_ks", "hm_g"))
     kafka = KafkaConnection(bootstrap_servers=kafka_bootstrap)
-    create_topic(kafka, topic, partitions=1)
-    create_topic(kafka, dlq, partitions=1)
     cassandra = CassandraConnection(contact_points=cassandra_contact_points, keyspace=keyspace)
-    with Store(cassandra) as store:
-        store.apply_schema(keyspace, Replication.parse(1))
+    prepare(kafka, cassandra, topic, dlq, partitions=1)
 
     good = [
         encode(

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from logpipe.kafka import create_topic
 from logpipe.settings import CassandraConnection, KafkaConnection
 from logpipe.store import Replication, Store
-from tests.e2e.harness import Daemon
+from tests.e2e.harness import Daemon, prepare
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,10 +91,7 @@ def test_pipeline_runs_with_credentials_and_never_logs_them(
     secure = secure_services
     topic, keyspace, group = unique_name("sec"), unique_name("sec_ks"), unique_name("sec_g")
     kafka, cassandra = connections(secure, keyspace)
-    create_topic(kafka, topic, partitions=2)
-    create_topic(kafka, f"{topic}_dlq", partitions=1)
-    with Store(cassandra) as store:
-        store.apply_schema(keyspace, Replication.parse(1))
+    prepare(kafka, cassandra, topic, f"{topic}_dlq", partitions=2)
 
     lines = (ROOT / "tests/data/access-combined-real.log").read_bytes().splitlines()[:200]
     log = tmp_path / "access.log"
