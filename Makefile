@@ -56,7 +56,7 @@ bench-quick: $(BENCH_STAMP) services-up
 
 # The settings table of the operator's guide, generated from the code.
 docs: install
-	$(BIN)/python -m logpipe.settings_doc docs/settings.md
+	$(BIN)/python -m logpipe.config.doc docs/settings.md
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import benchkit as kit
-from logpipe.settings import CassandraConnection
-from logpipe.store import Store
-from logpipe.traffic import LogWriter, load_lines, sequence_of
+from logpipe.cassandra import Store
+from logpipe.config.connections import CassandraConnection
+from logpipe_testkit.traffic import LogWriter, load_lines, sequence_of
 
 SOURCE = "bench"
 ROWS_WRITTEN = "kafka2cassandra_rows_written_total"

@@ -2,7 +2,7 @@
 
 Side by side, in one run, each in a process of its own (so peak RSS is its own):
 
-* ``logpipe``  -- our poller (``logpipe.poller.Poller``), from a topic pre-filled with
+* ``logpipe``  -- our poller (``logpipe.kafka2cassandra.poller.Poller``), from a topic pre-filled
   envelopes of the real corpus (tests/data/access-combined-real.log, repeated with ten
   source hosts up to ``--rows``), in one or more configurations (``--variants``);
 * ``tutorial`` -- the tutorial's poller (bench/baselines/tutorial_poller.py) on the same
@@ -62,9 +62,9 @@ def legacy_value(entry) -> bytes:
 
 
 def child_logpipe(args: argparse.Namespace) -> dict:
+    from logpipe.config.connections import CassandraConnection, KafkaConnection
     from logpipe.kafka import ConsumerSettings
-    from logpipe.poller import Poller, PollerConfig
-    from logpipe.settings import CassandraConnection, KafkaConnection
+    from logpipe.kafka2cassandra.poller import Poller, PollerConfig
 
     config = PollerConfig(
         topic=args.topic,
@@ -206,10 +206,10 @@ def run(rows: int, tutorial_rows: int, variants: str = "now:32") -> dict[str, di
 
 def measure_all(args: argparse.Namespace) -> dict[str, dict]:
     """Fill the topics, then run the ceiling, our variants and the tutorial in turn."""
+    from logpipe.cassandra import Replication, Store
+    from logpipe.config.connections import CassandraConnection, KafkaConnection
     from logpipe.envelope import encode
     from logpipe.kafka import create_topic, open_producer
-    from logpipe.settings import CassandraConnection, KafkaConnection
-    from logpipe.store import Replication, Store
 
     run_id = uuid.uuid4().hex[:8]
     kafka = KafkaConnection(bootstrap_servers=args.bootstrap)

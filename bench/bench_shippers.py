@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import benchkit as kit
-from logpipe.traffic import stamp
+from logpipe_testkit.traffic import stamp
 
 #: Debian packages each contender needs: (binary, packages).
 PACKAGES = {

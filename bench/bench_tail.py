@@ -35,8 +35,8 @@ def build_file(path: Path, lines: int) -> int:
 
 
 def child_backlog(path: str, state: str, max_lines: int) -> dict:
-    from logpipe.checkpoint import CheckpointStore
-    from logpipe.tail import Tailer
+    from logpipe.logs2kafka.checkpoint import CheckpointStore
+    from logpipe.logs2kafka.tail import Tailer
 
     tailer = Tailer([path], CheckpointStore(state), from_beginning=True)
     total = 0
@@ -57,8 +57,8 @@ def child_backlog(path: str, state: str, max_lines: int) -> dict:
 
 
 def child_idle(directory: str, state: str, seconds: float) -> dict:
-    from logpipe.checkpoint import CheckpointStore
-    from logpipe.tail import Tailer
+    from logpipe.logs2kafka.checkpoint import CheckpointStore
+    from logpipe.logs2kafka.tail import Tailer
 
     tailer = Tailer([f"{directory}/*.log"], CheckpointStore(state))
     cpu = time.process_time()

@@ -446,8 +446,8 @@ def delete_topics(names: Sequence[str]) -> None:
 @contextmanager
 def keyspace(name: str) -> Iterator[str]:
     """A fresh keyspace with logpipe's schema, dropped afterwards."""
-    from logpipe.settings import CassandraConnection
-    from logpipe.store import Replication, Store
+    from logpipe.cassandra import Replication, Store
+    from logpipe.config.connections import CassandraConnection
 
     conn = CassandraConnection(contact_points=CONTACT_POINTS, keyspace=name)
     with Store(conn, consistency="ONE") as store:

@@ -217,7 +217,7 @@ def document(results: dict[str, Any]) -> str:
         "  per batch, which is how it passes that row-at-a-time ceiling; rates count from the",
         "  first record to the last acknowledged write, connecting and joining left out.",
         "- **End to end**: `bench/bench_e2e.py`: `logs2kafka tail` and `kafka2cassandra poll`",
-        "  as processes; `logpipe.traffic.LogWriter` appends real lines stamped with the",
+        "  as processes; `logpipe_testkit.traffic.LogWriter` appends real lines stamped with the",
         "  current time and a sequence number at a steady rate; with `--log-id now` a row's",
         "  `toTimestamp(log_id)` is when Cassandra wrote it, so the delay is that minus the",
         "  append time. The sustained rate is searched in steps (2k, 4k, 8k, 16k lines/s, then",

@@ -24,10 +24,10 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from logpipe.cassandra import Store
+from logpipe.config.connections import CassandraConnection, KafkaConnection
 from logpipe.kafka import create_topic
-from logpipe.settings import CassandraConnection, KafkaConnection
-from logpipe.store import Store
-from logpipe.traffic import load_lines, sequence_of, stamp
+from logpipe_testkit.traffic import load_lines, sequence_of, stamp
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "data" / "access-combined-real.log"

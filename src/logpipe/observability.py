@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pythonjsonlogger.json import JsonFormatter
 
-from logpipe.settings import default_log_format
+from logpipe.config.settings import default_log_format
 
 LOGGER_NAME = "logpipe"
 

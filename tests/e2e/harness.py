@@ -1,7 +1,7 @@
 """Pieces of the end-to-end runs: the daemons as processes, and the final accounting.
 
 A run starts real ``logs2kafka`` and ``kafka2cassandra`` processes against a real Kafka
-and Cassandra, writes a log like Apache would (logpipe.traffic.LogWriter), does harm to
+and Cassandra, writes a log like Apache would (logpipe_testkit.traffic.LogWriter), does harm to
 them, and then compares every line written with the rows in Cassandra, the records in
 the topic and the dead-letter topic.
 """
@@ -21,10 +21,10 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
+from logpipe.cassandra import Replication, Store
+from logpipe.config.connections import CassandraConnection, KafkaConnection
 from logpipe.kafka import create_topic
-from logpipe.settings import CassandraConnection, KafkaConnection
-from logpipe.store import Replication, Store
-from logpipe.traffic import sequence_of
+from logpipe_testkit.traffic import sequence_of
 
 BIN = Path(sys.executable).parent
 

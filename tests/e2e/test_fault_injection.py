@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from logpipe.settings import CassandraConnection, KafkaConnection
-from logpipe.traffic import LogWriter, load_lines
+from logpipe.config.connections import CassandraConnection, KafkaConnection
+from logpipe_testkit.traffic import LogWriter, load_lines
 from tests.conftest import free_ports
 from tests.e2e.harness import (
     ArrivalWatcher,

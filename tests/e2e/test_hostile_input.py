@@ -19,9 +19,9 @@ import orjson
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from logpipe.cassandra import Store
+from logpipe.config.connections import CassandraConnection, KafkaConnection
 from logpipe.envelope import LogEntry, encode
-from logpipe.settings import CassandraConnection, KafkaConnection
-from logpipe.store import Store
 from tests.e2e.harness import Daemon, kafka2cassandra, logs2kafka, prepare
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from logpipe.settings import CassandraConnection, KafkaConnection
-from logpipe.store import Replication, Store
+from logpipe.cassandra import Replication, Store
+from logpipe.config.connections import CassandraConnection, KafkaConnection
 from tests.e2e.harness import Daemon, prepare
 
 BIN = Path(sys.executable).parent

@@ -17,10 +17,10 @@ from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
 
-from logpipe.checkpoint import CheckpointStore
+from logpipe.config.connections import KafkaConnection
 from logpipe.envelope import LogEntry, decode
 from logpipe.kafka import build_client_config, create_topic
-from logpipe.settings import KafkaConnection
+from logpipe.logs2kafka.checkpoint import CheckpointStore
 
 #: Both Kafka clients behind logpipe.kafka: the guarantees are tested with each.
 CLIENTS = ["kafka-python", "confluent"]

@@ -22,11 +22,11 @@ import orjson
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from logpipe.cassandra import Replication, Store
+from logpipe.config.connections import CassandraConnection, KafkaConnection
 from logpipe.envelope import LogEntry, encode
 from logpipe.kafka import ConsumerSettings, create_topic, open_producer
-from logpipe.poller import Poller, PollerConfig
-from logpipe.settings import CassandraConnection, KafkaConnection
-from logpipe.store import Replication, Store
+from logpipe.kafka2cassandra.poller import Poller, PollerConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "data" / "access-combined-real.log"

@@ -25,7 +25,8 @@ from typing import Any
 import pytest
 import yaml
 
-from logpipe import settings
+from logpipe.config import settings
+from logpipe.config.connections import KafkaConnection
 from logpipe.kafka import create_topic
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -177,8 +178,8 @@ def compose_run(
 def _drop(run: ComposeRun, kafka: str, cassandra: str) -> None:
     from kafka.admin import KafkaAdminClient
 
-    from logpipe.settings import CassandraConnection
-    from logpipe.store import Store
+    from logpipe.cassandra import Store
+    from logpipe.config.connections import CassandraConnection
 
     with Store(CassandraConnection(contact_points=cassandra)) as store:
         store.drop_keyspace(run.keyspace)
@@ -203,7 +204,7 @@ def test_the_compose_pipeline_carries_access_log_lines_into_rows(
     # The topics job: the log topic with the partitions compose gives it.
     topics_command = " ".join(services["topics"]["command"])
     partitions = int(topics_command.split("--partitions")[1].split()[0])
-    create_topic(settings.KafkaConnection(kafka_bootstrap), run.topic, partitions=partitions)
+    create_topic(KafkaConnection(kafka_bootstrap), run.topic, partitions=partitions)
     # The schema job, then the two daemons, in compose's order.
     run.run_once("schema")
     run.start("kafka2cassandra")

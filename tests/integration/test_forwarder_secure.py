@@ -11,8 +11,8 @@ import subprocess
 import pytest
 from forwarder_support import CLIENTS, LOGS2KAFKA, TopicReader, access_line
 
+from logpipe.config.connections import KafkaConnection
 from logpipe.kafka import create_topic
-from logpipe.settings import KafkaConnection
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ import pytest
 from k2c import committed_offsets, entries, make_topic, produce_entries
 from kafka.coordinator.base import MemberState
 
+from logpipe.config.connections import KafkaConnection
 from logpipe.kafka import ConsumerSettings, LogConsumer
-from logpipe.settings import KafkaConnection
 
 pytestmark = pytest.mark.integration
 

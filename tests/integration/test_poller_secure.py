@@ -11,10 +11,10 @@ import subprocess
 import pytest
 from k2c import K2C, entries, wait_until
 
+from logpipe.cassandra import Store
+from logpipe.config.connections import CassandraConnection, KafkaConnection
 from logpipe.envelope import encode
 from logpipe.kafka import create_topic, open_producer
-from logpipe.settings import CassandraConnection, KafkaConnection
-from logpipe.store import Store
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,9 @@ import time
 import pytest
 from forwarder_support import CLIENTS, TopicReader, make_topic
 
+from logpipe.config.connections import KafkaConnection
 from logpipe.envelope import LogEntry, encode
 from logpipe.kafka import COMPRESSIONS, ProducerSettings, open_producer
-from logpipe.settings import KafkaConnection
 
 pytestmark = pytest.mark.integration
 

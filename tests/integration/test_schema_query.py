@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from k2c import K2C
 
-from logpipe.settings import CassandraConnection
-from logpipe.store import Row, Store, event_timeuuid
+from logpipe.cassandra import Row, Store, event_timeuuid
+from logpipe.config.connections import CassandraConnection
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from k2c import keyspace
 
-from logpipe.settings import CassandraConnection
-from logpipe.store import Row, Store, event_timeuuid, is_rejection
+from logpipe.cassandra import Row, Store, event_timeuuid, is_rejection
+from logpipe.config.connections import CassandraConnection
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from logpipe.checkpoint import CheckpointStore
-from logpipe.tail import Line, Tailer
+from logpipe.logs2kafka.checkpoint import CheckpointStore
+from logpipe.logs2kafka.tail import Line, Tailer
 
 FAST = {
     "rescan_interval": 0.05,

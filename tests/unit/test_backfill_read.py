@@ -5,8 +5,8 @@ from __future__ import annotations
 import gzip
 import io
 
-from logpipe import backfill
-from logpipe.backfill import SourceFile, read_lines
+from logpipe.logs2kafka import ship as backfill
+from logpipe.logs2kafka.ship import SourceFile, read_lines
 
 
 def test_lines_without_newlines_and_last_line_kept():

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logpipe.checkpoint import (
+from logpipe.logs2kafka.checkpoint import (
     STATE_FILE,
     AckTracker,
     Checkpoint,
@@ -183,7 +183,7 @@ def test_one_owner_per_state_directory(tmp_path):
 
 
 def test_a_tailer_refuses_a_state_directory_in_use(tmp_path):
-    from logpipe.tail import Tailer
+    from logpipe.logs2kafka.tail import Tailer
 
     first = Tailer([str(tmp_path / "*.log")], CheckpointStore(tmp_path / "state"))
     with pytest.raises(CheckpointError, match="in use"):
@@ -219,8 +219,8 @@ def test_entries_written_before_the_tail_fields_still_load(tmp_path):
 
 
 def test_the_tailer_keeps_the_hash_of_the_bytes_before_the_offset(tmp_path):
-    from logpipe.tail import Tailer
-    from logpipe.tail.identity import digest
+    from logpipe.logs2kafka.tail import Tailer
+    from logpipe.logs2kafka.tail.identity import digest
 
     log = tmp_path / "a.log"
     data = b"".join(b"line %04d of the log\n" % n for n in range(100))

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from logpipe import settings
+from logpipe.config import settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -312,8 +312,8 @@ def test_the_daemons_are_configured_through_known_settings(compose: dict[str, An
     for name, service in logpipe_services(compose).items():
         unknown = set(service.get("environment", {})) - known
         assert not unknown, f"{name}: {sorted(unknown)} are not settings"
-    from logpipe.cli.kafka2cassandra import main as kafka2cassandra
-    from logpipe.cli.logs2kafka import main as logs2kafka
+    from logpipe.kafka2cassandra.cli import main as kafka2cassandra
+    from logpipe.logs2kafka.cli import main as logs2kafka
 
     programs = {"kafka2cassandra": kafka2cassandra, "logs2kafka": logs2kafka}
     for name, service in logpipe_services(compose).items():
@@ -366,8 +366,8 @@ def test_the_configuration_each_daemon_gets_is_accepted_by_its_command(
     compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Every variable and argument parses (types, choices), as the program would read them."""
-    from logpipe.cli.kafka2cassandra import main as kafka2cassandra
-    from logpipe.cli.logs2kafka import main as logs2kafka
+    from logpipe.kafka2cassandra.cli import main as kafka2cassandra
+    from logpipe.logs2kafka.cli import main as logs2kafka
 
     programs = {"kafka2cassandra": kafka2cassandra, "logs2kafka": logs2kafka}
     for service in logpipe_services(compose).values():

@@ -25,7 +25,7 @@ from deploy_kustomize import (
     pod_specs,
 )
 
-from logpipe import settings
+from logpipe.config import settings
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
@@ -376,8 +376,8 @@ def test_every_password_file_is_on_a_mounted_secret() -> None:
 
 
 def test_every_option_given_to_a_command_exists() -> None:
-    from logpipe.cli.kafka2cassandra import main as kafka2cassandra
-    from logpipe.cli.logs2kafka import main as logs2kafka
+    from logpipe.kafka2cassandra.cli import main as kafka2cassandra
+    from logpipe.logs2kafka.cli import main as logs2kafka
 
     programs = {"kafka2cassandra": kafka2cassandra, "logs2kafka": logs2kafka}
     for directory in BUILDS:
@@ -403,8 +403,8 @@ def test_the_configuration_each_container_gets_is_accepted_by_its_command(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Every variable and argument parses (types, choices), as the program would read them."""
-    from logpipe.cli.kafka2cassandra import main as kafka2cassandra
-    from logpipe.cli.logs2kafka import main as logs2kafka
+    from logpipe.kafka2cassandra.cli import main as kafka2cassandra
+    from logpipe.logs2kafka.cli import main as logs2kafka
 
     programs = {"kafka2cassandra": kafka2cassandra, "logs2kafka": logs2kafka}
     checked = 0

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
-from logpipe import poller, settings
-from logpipe.forwarder import Metrics
-from logpipe.poller import PollerMetrics
+from logpipe.config import settings
+from logpipe.kafka2cassandra import poller
+from logpipe.kafka2cassandra.poller import PollerMetrics
+from logpipe.logs2kafka.forwarder import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
@@ -73,8 +74,8 @@ def test_every_variable_named_is_a_setting() -> None:
 
 
 def test_every_command_line_shown_uses_existing_commands_and_options() -> None:
-    from logpipe.cli.kafka2cassandra import main as kafka2cassandra
-    from logpipe.cli.logs2kafka import main as logs2kafka
+    from logpipe.kafka2cassandra.cli import main as kafka2cassandra
+    from logpipe.logs2kafka.cli import main as logs2kafka
 
     programs: dict[str, click.Group] = {
         "logs2kafka": logs2kafka,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from logpipe import settings
-from logpipe.settings_doc import commands_by_env, render
+from logpipe.config import settings
+from logpipe.config.doc import commands_by_env, render
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "settings.md"

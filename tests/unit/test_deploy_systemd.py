@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from logpipe import settings
+from logpipe.config import settings
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "deploy" / "systemd" / "logs2kafka.service"
@@ -112,7 +112,7 @@ def test_the_example_settings_are_accepted_by_the_command(
     unit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The unit's variables, then the file's (commented examples too), parse as tail's options."""
-    from logpipe.cli.logs2kafka import main as logs2kafka
+    from logpipe.logs2kafka.cli import main as logs2kafka
 
     env = unit_environment(unit)
     for line in DEFAULTS.read_text().splitlines():

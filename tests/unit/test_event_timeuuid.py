@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from logpipe.store import event_timeuuid, timeuuid_datetime
+from logpipe.cassandra import event_timeuuid, timeuuid_datetime
 
 WHEN = datetime(2018, 8, 8, 17, 44, 40, tzinfo=UTC)
 

@@ -6,14 +6,14 @@ import logging
 
 import pytest
 
-from logpipe.forwarder import producer_factory
+from logpipe.config.connections import KafkaConnection
 from logpipe.kafka import (
     ProducerSettings,
     build_client_config,
     build_confluent_config,
     redact,
 )
-from logpipe.settings import KafkaConnection
+from logpipe.logs2kafka.forwarder import producer_factory
 
 SECRET = "s3cr3t-pass-word"
 

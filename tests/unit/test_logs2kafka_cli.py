@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from logpipe.cli.logs2kafka import main
+from logpipe.logs2kafka.cli import main
 
 
 def run(*args: str):

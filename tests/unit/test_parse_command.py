@@ -8,8 +8,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from logpipe.cli.logs2kafka import main
 from logpipe.envelope import decode
+from logpipe.logs2kafka.cli import main
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 LINE = b'192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "-" "curl/8"'

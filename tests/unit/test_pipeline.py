@@ -11,7 +11,7 @@ import logging
 
 from logpipe.envelope import LogEntry, decode
 from logpipe.kafka import NO_TOKEN, KafkaUnavailable
-from logpipe.pipeline import KafkaHealth, Metrics, Pipeline, PipelineSettings
+from logpipe.logs2kafka.pipeline import KafkaHealth, Metrics, Pipeline, PipelineSettings
 
 
 class FakeParser:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from logpipe.config.connections import CassandraConnection, KafkaConnection
 from logpipe.envelope import LogEntry, encode
 from logpipe.kafka import ConsumedRecord
-from logpipe.poller import Poller, PollerConfig
-from logpipe.settings import CassandraConnection, KafkaConnection
+from logpipe.kafka2cassandra.poller import Poller, PollerConfig
 
 
 class RecordingWriter:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from logpipe.queries import format_count, format_rows, parse_time
+from logpipe.cassandra.queries import format_count, format_rows, parse_time
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from logpipe.store import Replication, schema_statements, schema_text
+from logpipe.cassandra import Replication, schema_statements, schema_text
 
 ROOT = Path(__file__).resolve().parents[2]
 

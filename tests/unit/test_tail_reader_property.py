@@ -11,8 +11,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from logpipe.tail.identity import Fingerprint
-from logpipe.tail.reader import FileReader
+from logpipe.logs2kafka.tail.identity import Fingerprint
+from logpipe.logs2kafka.tail.reader import FileReader
 
 # Lengths drawn evenly (not mostly short), with a little noise so lines differ.
 line_bytes = st.builds(

@@ -7,8 +7,8 @@ import os
 
 from tailkit import Collector, make_tailer, seq_line, seqs
 
-from logpipe.checkpoint import STATE_FILE, Checkpoint, CheckpointStore
-from logpipe.tail.identity import digest
+from logpipe.logs2kafka.checkpoint import STATE_FILE, Checkpoint, CheckpointStore
+from logpipe.logs2kafka.tail.identity import digest
 
 
 def lines(a: int, b: int) -> bytes:

@@ -8,9 +8,11 @@ from typing import Any
 
 import click
 
-from logpipe import __version__, settings
+from logpipe import __version__
+from logpipe.config import settings
+from logpipe.config.connections import CassandraConnection, KafkaConnection
+from logpipe.config.options import options
 from logpipe.observability import get_logger, setup_logging
-from logpipe.settings import CassandraConnection, KafkaConnection, options
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,9 +25,9 @@ def main() -> None:
 @options(*settings.KAFKA, *settings.CASSANDRA, *settings.POLLER, *settings.COMMON)
 def poll(**opts: Any) -> None:
     """Consume the topic into KEYSPACE.logs; commit offsets of stored rows only."""
+    from logpipe.cassandra import StoreSetupError
     from logpipe.kafka import ConsumerSettings, KafkaAccessDenied
-    from logpipe.poller import Poller, PollerConfig
-    from logpipe.store import StoreSetupError
+    from logpipe.kafka2cassandra.poller import Poller, PollerConfig
 
     setup_logging(opts["log_level"], opts["log_format"])
     config = PollerConfig(
@@ -70,7 +72,7 @@ def poll(**opts: Any) -> None:
 )
 def schema(**opts: Any) -> None:
     """Create the keyspace and the logs table if they do not exist (idempotent)."""
-    from logpipe.store import Replication, Store
+    from logpipe.cassandra import Replication, Store
 
     setup_logging(opts["log_level"], opts["log_format"])
     try:
@@ -93,8 +95,8 @@ def schema(**opts: Any) -> None:
 @click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def query(**opts: Any) -> None:
     """The tutorial's queries: count, latest rows, a time window (by log_id's time)."""
-    from logpipe.queries import format_count, format_rows, parse_time
-    from logpipe.store import Store
+    from logpipe.cassandra import Store
+    from logpipe.cassandra.queries import format_count, format_rows, parse_time
 
     setup_logging(opts["log_level"], opts["log_format"] or "text")
     try:

@@ -52,8 +52,8 @@ from cassandra.policies import (
 )
 from cassandra.query import BatchStatement, BatchType, PreparedStatement, SimpleStatement
 
+from logpipe.config.connections import CassandraConnection
 from logpipe.observability import get_logger
-from logpipe.settings import CassandraConnection
 
 try:  # the Linux wheels carry the libev extension; fall back to the default reactor
     from cassandra.io.libevreactor import LibevConnection as _Connection

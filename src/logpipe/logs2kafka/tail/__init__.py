@@ -4,7 +4,7 @@ One module per concern: ``paths`` (which files), ``identity`` (which file is whi
 ``reader`` (reading one file), ``follower`` (the loop: ``Tailer``).
 """
 
-from logpipe.tail.follower import FileStatus, Tailer
-from logpipe.tail.reader import Line
+from logpipe.logs2kafka.tail.follower import FileStatus, Tailer
+from logpipe.logs2kafka.tail.reader import Line
 
 __all__ = ["FileStatus", "Line", "Tailer"]

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from logpipe.settings import KafkaConnection
+from logpipe.config.connections import KafkaConnection
 
 # kafka-python's admin client logs its whole configuration (with the SASL password) at
 # DEBUG. Keep that logger above DEBUG whatever the root level, so no secret is printed.

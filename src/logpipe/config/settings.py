@@ -1,6 +1,6 @@
 """Every setting of both daemons, defined once: its flag, its environment variable, its default.
 
-The CLI builds click options from these definitions (``options(...)``), the operator's
+The CLIs build click options from these definitions (``logpipe.config.options``), the operator's
 guide lists them (``all_settings()``), and tests check one against the other, so a
 flag, its variable and its documented default cannot drift apart.
 """
@@ -8,12 +8,8 @@ flag, its variable and its documented default cannot drift apart.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
-
-import click
 
 
 @dataclass(frozen=True)
@@ -29,23 +25,12 @@ class Setting:
     secret: bool = False
     multiple: bool = False
     is_flag: bool = False
-
-    def option(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """A click option for this setting (the variable appears in ``--help``)."""
-        kwargs: dict[str, Any] = {
-            "envvar": self.env,
-            "help": self.help,
-            "show_envvar": True,
-            "show_default": not self.secret and self.default not in (None, ""),
-        }
-        if self.is_flag:
-            kwargs["is_flag"] = True
-            kwargs["default"] = bool(self.default)
-        else:
-            kwargs["default"] = self.default
-            kwargs["type"] = self.type
-            kwargs["multiple"] = self.multiple
-        return click.option(self.flag, self.name, **kwargs)
+    #: The only values allowed (the CLI checks them; the guide lists them).
+    choices: tuple[str, ...] | None = None
+    case_sensitive: bool = True
+    #: Bounds of a number, inclusive.
+    minimum: float | None = None
+    maximum: float | None = None
 
 
 _REGISTRY: dict[str, Setting] = {}
@@ -64,28 +49,6 @@ def define(name: str, flag: str, env: str, default: Any, help: str, **extra: Any
 def all_settings() -> list[Setting]:
     """Every defined setting, in definition order."""
     return list(_REGISTRY.values())
-
-
-def options(*settings: Setting) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorate a click command with the options of these settings, in this order."""
-
-    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
-        for setting in reversed(settings):
-            func = setting.option()(func)
-        return func
-
-    return decorate
-
-
-def read_secret(value: str | None, path: str | None) -> str | None:
-    """A password given directly or in a file (a mounted Kubernetes Secret).
-
-    The file wins when both are given; one trailing newline is removed.
-    """
-    if path:
-        text = Path(path).read_text(encoding="utf-8")
-        return text[:-1] if text.endswith("\n") else text
-    return value or None
 
 
 def default_log_format() -> str:
@@ -119,7 +82,13 @@ LOG_LEVEL = define(
     "LOG_LEVEL",
     "info",
     "Log level.",
-    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    choices=(
+        "debug",
+        "info",
+        "warning",
+        "error",
+    ),
+    case_sensitive=False,
 )
 LOG_FORMAT = define(
     "log_format",
@@ -127,7 +96,11 @@ LOG_FORMAT = define(
     "LOG_FORMAT",
     None,
     "Log format: json, or text (default: text on a terminal, json otherwise).",
-    type=click.Choice(["json", "text"], case_sensitive=False),
+    choices=(
+        "json",
+        "text",
+    ),
+    case_sensitive=False,
 )
 METRICS_PORT = define(
     "metrics_port",
@@ -153,7 +126,13 @@ KAFKA_SECURITY_PROTOCOL = define(
     "KAFKA_SECURITY_PROTOCOL",
     None,
     "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (default: derived from the options below).",
-    type=click.Choice(["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"], case_sensitive=False),
+    choices=(
+        "PLAINTEXT",
+        "SSL",
+        "SASL_PLAINTEXT",
+        "SASL_SSL",
+    ),
+    case_sensitive=False,
 )
 KAFKA_SASL_MECHANISM = define(
     "kafka_sasl_mechanism",
@@ -161,7 +140,12 @@ KAFKA_SASL_MECHANISM = define(
     "KAFKA_SASL_MECHANISM",
     None,
     "SASL mechanism.",
-    type=click.Choice(["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"], case_sensitive=False),
+    choices=(
+        "PLAIN",
+        "SCRAM-SHA-256",
+        "SCRAM-SHA-512",
+    ),
+    case_sensitive=False,
 )
 KAFKA_SASL_USERNAME = define(
     "kafka_sasl_username", "--kafka-sasl-username", "KAFKA_SASL_USERNAME", None, "SASL user."
@@ -293,7 +277,10 @@ KAFKA_CLIENT = define(
     "LOGS2KAFKA_KAFKA_CLIENT",
     "kafka-python",
     "Kafka client library: kafka-python, or confluent (pip install 'logpipe[fast]').",
-    type=click.Choice(["kafka-python", "confluent"]),
+    choices=(
+        "kafka-python",
+        "confluent",
+    ),
 )
 COMPRESSION = define(
     "compression",
@@ -301,7 +288,13 @@ COMPRESSION = define(
     "LOGS2KAFKA_COMPRESSION",
     "lz4",
     "Compression of the Kafka batches.",
-    type=click.Choice(["lz4", "zstd", "gzip", "snappy", "none"]),
+    choices=(
+        "lz4",
+        "zstd",
+        "gzip",
+        "snappy",
+        "none",
+    ),
 )
 LINGER_MS = define(
     "linger_ms",
@@ -309,7 +302,8 @@ LINGER_MS = define(
     "LOGS2KAFKA_LINGER_MS",
     20,
     "Milliseconds a batch may wait to fill before it is sent.",
-    type=click.IntRange(min=0),
+    type=int,
+    minimum=0,
 )
 BATCH_SIZE = define(
     "batch_size",
@@ -317,7 +311,8 @@ BATCH_SIZE = define(
     "LOGS2KAFKA_BATCH_SIZE",
     256 * 1024,
     "Largest batch per partition, in bytes.",
-    type=click.IntRange(min=1),
+    type=int,
+    minimum=1,
 )
 MAX_IN_FLIGHT = define(
     "max_in_flight",
@@ -325,7 +320,9 @@ MAX_IN_FLIGHT = define(
     "LOGS2KAFKA_MAX_IN_FLIGHT",
     5,
     "Produce requests in flight per broker (1-5 keeps the idempotent order).",
-    type=click.IntRange(1, 5),
+    type=int,
+    minimum=1,
+    maximum=5,
 )
 MAX_PENDING = define(
     "max_pending",
@@ -334,7 +331,8 @@ MAX_PENDING = define(
     10_000,
     "Lines read but not yet acknowledged by Kafka; reading pauses at this bound "
     "(about 1.5 kB of memory each).",
-    type=click.IntRange(min=1),
+    type=int,
+    minimum=1,
 )
 UNHEALTHY_AFTER = define(
     "unhealthy_after",
@@ -385,7 +383,8 @@ MAX_LINE_BYTES = define(
     "LOGS2KAFKA_MAX_LINE_BYTES",
     256 * 1024,
     "Longer lines are cut to this many bytes and flagged truncated.",
-    type=click.IntRange(min=1),
+    type=int,
+    minimum=1,
 )
 
 PARSING = (FORMAT, SOURCE, TYPE, MAX_LINE_BYTES)
@@ -416,7 +415,10 @@ LOG_ID = define(
     "log_id of a row: now (CQL now(), time of writing; a replay after a crash may "
     "duplicate rows) or event (from the request time and the Kafka offset; replays "
     "overwrite, time windows select by request time).",
-    type=click.Choice(["now", "event"]),
+    choices=(
+        "now",
+        "event",
+    ),
 )
 DLQ_TOPIC = define(
     "dlq_topic",
@@ -431,10 +433,18 @@ CONSISTENCY = define(
     "KAFKA2CASSANDRA_CONSISTENCY",
     "LOCAL_QUORUM",
     "Consistency level of the writes.",
-    type=click.Choice(
-        ["ANY", "ONE", "TWO", "THREE", "QUORUM", "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "LOCAL_ONE"],
-        case_sensitive=False,
+    choices=(
+        "ANY",
+        "ONE",
+        "TWO",
+        "THREE",
+        "QUORUM",
+        "ALL",
+        "LOCAL_QUORUM",
+        "EACH_QUORUM",
+        "LOCAL_ONE",
     ),
+    case_sensitive=False,
 )
 MAX_WRITES_IN_FLIGHT = define(
     "max_writes_in_flight",
@@ -442,7 +452,8 @@ MAX_WRITES_IN_FLIGHT = define(
     "KAFKA2CASSANDRA_MAX_IN_FLIGHT",
     256,
     "Cassandra write requests in flight at once; consumption pauses beyond it.",
-    type=click.IntRange(min=1),
+    type=int,
+    minimum=1,
 )
 BATCH_ROWS = define(
     "batch_rows",
@@ -450,7 +461,9 @@ BATCH_ROWS = define(
     "KAFKA2CASSANDRA_BATCH_ROWS",
     32,
     "Rows of one partition (source, type) per unlogged batch; 1 writes row by row.",
-    type=click.IntRange(1, 200),
+    type=int,
+    minimum=1,
+    maximum=200,
 )
 COMMIT_INTERVAL = define(
     "commit_interval",
@@ -458,7 +471,8 @@ COMMIT_INTERVAL = define(
     "KAFKA2CASSANDRA_COMMIT_INTERVAL",
     1.0,
     "Seconds between offset commits (of what Cassandra has acknowledged).",
-    type=click.FloatRange(min=0.05),
+    type=float,
+    minimum=0.05,
 )
 
 POLLER = (
@@ -480,7 +494,8 @@ REPLICATION_FACTOR = define(
     None,
     "SimpleStrategy replication factor of a new keyspace (1 on one local node; the "
     "tutorial used 3).",
-    type=click.IntRange(min=1),
+    type=int,
+    minimum=1,
 )
 DATACENTERS = define(
     "datacenters",
@@ -490,70 +505,3 @@ DATACENTERS = define(
     "NetworkTopologyStrategy instead: DC:FACTOR, repeatable (variable: space separated).",
     multiple=True,
 )
-
-
-@dataclass(frozen=True)
-class KafkaConnection:
-    """Where Kafka is and how to authenticate; the password never shows in repr."""
-
-    bootstrap_servers: str = BOOTSTRAP_SERVERS.default
-    security_protocol: str | None = None
-    sasl_mechanism: str | None = None
-    sasl_username: str | None = None
-    sasl_password: str | None = field(default=None, repr=False)
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-
-    @classmethod
-    def from_options(cls, opts: dict[str, Any]) -> KafkaConnection:
-        """Build from the click keyword arguments of the KAFKA settings."""
-        return cls(
-            bootstrap_servers=opts["bootstrap_servers"],
-            security_protocol=opts.get("kafka_security_protocol"),
-            sasl_mechanism=opts.get("kafka_sasl_mechanism"),
-            sasl_username=opts.get("kafka_sasl_username"),
-            sasl_password=read_secret(
-                opts.get("kafka_sasl_password"), opts.get("kafka_sasl_password_file")
-            ),
-            ca_file=opts.get("kafka_ca_file"),
-            cert_file=opts.get("kafka_cert_file"),
-            key_file=opts.get("kafka_key_file"),
-        )
-
-    def protocol(self) -> str:
-        """The security protocol: as given, or implied by SASL and TLS options."""
-        if self.security_protocol:
-            return self.security_protocol.upper()
-        tls = bool(self.ca_file or self.cert_file)
-        if self.sasl_mechanism:
-            return "SASL_SSL" if tls else "SASL_PLAINTEXT"
-        return "SSL" if tls else "PLAINTEXT"
-
-
-@dataclass(frozen=True)
-class CassandraConnection:
-    """Where Cassandra is and how to authenticate; the password never shows in repr."""
-
-    contact_points: str = CONTACT_POINTS.default
-    keyspace: str = KEYSPACE.default
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-
-    @classmethod
-    def from_options(cls, opts: dict[str, Any]) -> CassandraConnection:
-        """Build from the click keyword arguments of the CASSANDRA settings."""
-        return cls(
-            contact_points=opts["contact_points"],
-            keyspace=opts["keyspace"],
-            username=opts.get("cassandra_username"),
-            password=read_secret(
-                opts.get("cassandra_password"), opts.get("cassandra_password_file")
-            ),
-            ca_file=opts.get("cassandra_ca_file"),
-            cert_file=opts.get("cassandra_cert_file"),
-            key_file=opts.get("cassandra_key_file"),
-        )

@@ -1,7 +1,7 @@
 """logs2kafka tail: follow files, ship every line, move the checkpoint on acknowledgement.
 
-The Tailer (``logpipe.tail``) reads lines and keeps the checkpoints; the Pipeline
-(``logpipe.pipeline``) parses, produces and reports acknowledgements; the Forwarder
+The Tailer (``logpipe.logs2kafka.tail``) reads lines and keeps the checkpoints; the Pipeline
+(``logpipe.logs2kafka.pipeline``) parses, produces and reports acknowledgements; the Forwarder
 ties them: a line's position goes to ``Tailer.ack`` only once Kafka acknowledged it,
 and SIGTERM/SIGINT flush, write the checkpoint and return within the shutdown timeout.
 This module also builds those pieces from the command-line options (``run_tail``).
@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 
 from prometheus_client import CollectorRegistry
 
+from logpipe.config.connections import KafkaConnection
 from logpipe.kafka import (
     KafkaAccessDenied,
     Producer,
@@ -32,8 +33,7 @@ from logpipe.kafka import (
     open_producer,
     redact,
 )
-from logpipe.observability import HealthServer, get_logger
-from logpipe.pipeline import (
+from logpipe.logs2kafka.pipeline import (
     KafkaHealth,
     Metrics,
     Parser,
@@ -43,7 +43,7 @@ from logpipe.pipeline import (
     StopSignal,
     connect,
 )
-from logpipe.settings import KafkaConnection
+from logpipe.observability import HealthServer, get_logger
 
 __all__ = [
     "Forwarder",
@@ -88,7 +88,7 @@ def dry_run_state(state_dir: Path) -> Iterator[Path]:
 class Forwarder:
     """``logs2kafka tail``: follows files and ships every line, checkpointing on ack.
 
-    ``tailer`` is a ``logpipe.tail.Tailer`` (poll / ack / flush_checkpoints / close).
+    ``tailer`` is a ``logpipe.logs2kafka.tail.Tailer`` (poll / ack / flush_checkpoints / close).
     """
 
     def __init__(
@@ -307,8 +307,8 @@ class SetupError(Exception):
 
 def run_tail(paths: list[str], opts: dict[str, Any]) -> int:
     """``logs2kafka tail``: build the tailer, parser and producer from the options; run."""
-    from logpipe.checkpoint import CheckpointError, CheckpointStore
-    from logpipe.tail import Tailer
+    from logpipe.logs2kafka.checkpoint import CheckpointError, CheckpointStore
+    from logpipe.logs2kafka.tail import Tailer
 
     limit_malloc_arenas()
     try:

@@ -26,7 +26,16 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from logpipe import settings
+from logpipe.cassandra import (
+    Row,
+    RowWriter,
+    Store,
+    StoreSetupError,
+    event_timeuuid,
+    is_rejection,
+)
+from logpipe.config import settings
+from logpipe.config.connections import CassandraConnection, KafkaConnection
 from logpipe.envelope import EnvelopeError, decode, parse_datetime
 from logpipe.kafka import (
     ConsumedRecord,
@@ -40,15 +49,6 @@ from logpipe.kafka import (
     create_topic,
 )
 from logpipe.observability import HealthServer, StateLog, get_logger
-from logpipe.settings import CassandraConnection, KafkaConnection
-from logpipe.store import (
-    Row,
-    RowWriter,
-    Store,
-    StoreSetupError,
-    event_timeuuid,
-    is_rejection,
-)
 
 log = get_logger("poller")
 

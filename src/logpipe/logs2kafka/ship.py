@@ -18,16 +18,15 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-from logpipe.forwarder import (
+from logpipe.kafka import KafkaAccessDenied, Producer
+from logpipe.logs2kafka.forwarder import (
     SetupError,
     limit_malloc_arenas,
     make_parser,
     pipeline_settings,
     producer_factory,
 )
-from logpipe.kafka import KafkaAccessDenied, Producer
-from logpipe.observability import get_logger
-from logpipe.pipeline import (
+from logpipe.logs2kafka.pipeline import (
     KafkaHealth,
     Metrics,
     Parser,
@@ -36,6 +35,7 @@ from logpipe.pipeline import (
     StopSignal,
     connect,
 )
+from logpipe.observability import get_logger
 
 log = get_logger("backfill")
 

@@ -7,7 +7,7 @@ import os
 import stat
 from collections.abc import Iterable, Sequence
 
-from logpipe.tail.identity import file_key
+from logpipe.logs2kafka.tail.identity import file_key
 
 # Rotated files compressed by logrotate also match broad globs such as ``access.log*``;
 # their bytes are not log lines, so they are never followed.

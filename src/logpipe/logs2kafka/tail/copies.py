@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import os
 
-from logpipe.checkpoint import Checkpoint
-from logpipe.tail.identity import Fingerprint, digest
+from logpipe.logs2kafka.checkpoint import Checkpoint
+from logpipe.logs2kafka.tail.identity import Fingerprint, digest
 
 TAIL_BYTES = 64
 

@@ -8,7 +8,8 @@ from typing import Any, BinaryIO
 import click
 
 from logpipe import __version__
-from logpipe import settings as S
+from logpipe.config import settings as S
+from logpipe.config.options import options
 from logpipe.observability import setup_logging
 
 
@@ -20,7 +21,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True)
-@S.options(
+@options(
     *S.PARSING,
     S.STATE_DIR,
     S.FROM_BEGINNING,
@@ -38,7 +39,7 @@ def tail(paths: tuple[str, ...], **opts: Any) -> None:
     The checkpoint under --state-dir moves only past lines Kafka acknowledged; SIGTERM
     flushes, writes it and exits 0 within --shutdown-timeout.
     """
-    from logpipe.forwarder import SetupError, run_tail
+    from logpipe.logs2kafka.forwarder import SetupError, run_tail
 
     setup_logging(opts["log_level"], opts["log_format"])
     try:
@@ -50,11 +51,11 @@ def tail(paths: tuple[str, ...], **opts: Any) -> None:
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@S.options(*S.PARSING, *S.PRODUCER, S.DRY_RUN, *S.KAFKA, *S.COMMON)
+@options(*S.PARSING, *S.PRODUCER, S.DRY_RUN, *S.KAFKA, *S.COMMON)
 def ship(files: tuple[str, ...], **opts: Any) -> None:
     """Send FILE... (plain or gzip) once; exit 0 when Kafka acknowledged every line."""
-    from logpipe.backfill import run_ship
-    from logpipe.forwarder import SetupError
+    from logpipe.logs2kafka.forwarder import SetupError
+    from logpipe.logs2kafka.ship import run_ship
 
     setup_logging(opts["log_level"], opts["log_format"])
     try:
@@ -66,7 +67,7 @@ def ship(files: tuple[str, ...], **opts: Any) -> None:
 
 @main.command()
 @click.argument("file", default="-", type=click.File("rb"))
-@S.options(*S.PARSING)
+@options(*S.PARSING)
 def parse(file: BinaryIO, **opts: Any) -> None:
     """Print the envelope of every line of FILE (default: stdin) as JSON lines.
 

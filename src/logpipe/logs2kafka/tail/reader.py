@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from logpipe.tail.copies import TAIL_BYTES, bytes_before
-from logpipe.tail.identity import FINGERPRINT_BYTES, Fingerprint
+from logpipe.logs2kafka.tail.copies import TAIL_BYTES, bytes_before
+from logpipe.logs2kafka.tail.identity import FINGERPRINT_BYTES, Fingerprint
 
 
 @dataclass(slots=True)

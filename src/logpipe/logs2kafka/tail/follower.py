@@ -33,24 +33,30 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from logpipe.checkpoint import (
+from logpipe.logs2kafka.checkpoint import (
     LOCK_FILE,
     AckTracker,
     Checkpoint,
     CheckpointError,
     CheckpointStore,
 )
-from logpipe.observability import StateLog, get_logger
-from logpipe.tail import paths
-from logpipe.tail.copies import TAIL_BYTES, continues_at, holds, recognisable, tail_digest
-from logpipe.tail.identity import (
+from logpipe.logs2kafka.tail import paths
+from logpipe.logs2kafka.tail.copies import (
+    TAIL_BYTES,
+    continues_at,
+    holds,
+    recognisable,
+    tail_digest,
+)
+from logpipe.logs2kafka.tail.identity import (
     FINGERPRINT_BYTES,
     Fingerprint,
     digest,
     file_key,
     make_file_id,
 )
-from logpipe.tail.reader import FileReader, Line
+from logpipe.logs2kafka.tail.reader import FileReader, Line
+from logpipe.observability import StateLog, get_logger
 
 log = get_logger("tail")
 

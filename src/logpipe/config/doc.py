@@ -1,13 +1,13 @@
 """The settings table of the operator's guide (docs/settings.md), generated from the code.
 
-Every setting of ``logpipe.settings.all_settings()`` is listed with its flag, environment
+Every setting of ``logpipe.config.settings.all_settings()`` is listed with its flag, environment
 variable, default and meaning, and with the commands that accept it, found by walking
 the options of the click commands themselves. Nothing is written by hand, so the table
 cannot drift from what the programs do: ``make docs`` rewrites the file, and a unit test
 fails while the committed file differs from what this module renders.
 
-    python -m logpipe.settings_doc docs/settings.md     # rewrite the file
-    python -m logpipe.settings_doc                      # print the table
+    python -m logpipe.config.doc docs/settings.md     # rewrite the file
+    python -m logpipe.config.doc                      # print the table
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from logpipe.settings import Setting, all_settings
+from logpipe.config.settings import Setting, all_settings
 
 HEADER = """\
 # Settings
@@ -40,8 +40,8 @@ fails while it is out of date.
 def _programs() -> dict[str, click.Command]:
     """The two programs by their installed names; imported here so that rendering sees
     every setting their modules define."""
-    from logpipe.cli.kafka2cassandra import main as kafka2cassandra
-    from logpipe.cli.logs2kafka import main as logs2kafka
+    from logpipe.kafka2cassandra.cli import main as kafka2cassandra
+    from logpipe.logs2kafka.cli import main as logs2kafka
 
     return {"logs2kafka": logs2kafka, "kafka2cassandra": kafka2cassandra}
 
@@ -87,8 +87,8 @@ def _default(setting: Setting) -> str:
 
 def _meaning(setting: Setting) -> str:
     text = setting.help
-    if isinstance(setting.type, click.Choice):
-        choices = ", ".join(f"`{c}`" for c in setting.type.choices)
+    if setting.choices is not None:
+        choices = ", ".join(f"`{c}`" for c in setting.choices)
         text = f"{text} One of: {choices}."
     if setting.is_flag:
         text = f"{text} (A switch: give the flag, or set the variable to `true`.)"

@@ -1,1 +1,0 @@
-"""Thin click entry points: parse arguments, build objects, run. No logic lives here."""

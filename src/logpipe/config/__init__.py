@@ -1,0 +1,1 @@
+"""Configuration: the settings registry (flag, variable, default: defined once) and connections."""

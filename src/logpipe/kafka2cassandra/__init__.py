@@ -1,0 +1,1 @@
+"""kafka2cassandra: the poller daemon (Kafka log envelopes into Cassandra rows)."""
