@@ -36,8 +36,9 @@ from tests.e2e.harness import (
     runs,
     topic_sequences,
 )
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = ROOT
 SECONDS = float(os.environ.get("LOGPIPE_FAULT_SECONDS", "60"))
 RATE = float(os.environ.get("LOGPIPE_FAULT_RATE", "150"))
 SEED = int(os.environ.get("LOGPIPE_FAULT_SEED", str(random.randrange(1 << 30))))

@@ -23,8 +23,9 @@ from logpipe.cassandra import Store
 from logpipe.config.connections import CassandraConnection, KafkaConnection
 from logpipe.envelope import LogEntry, encode
 from tests.e2e.harness import Daemon, kafka2cassandra, logs2kafka, prepare
+from tests.support.paths import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = ROOT
 
 
 def hostile_lines(rng: random.Random) -> list[bytes]:

@@ -20,9 +20,10 @@ import pytest
 from logpipe.cassandra import Replication, Store
 from logpipe.config.connections import CassandraConnection, KafkaConnection
 from tests.e2e.harness import Daemon, prepare
+from tests.support.paths import ROOT
 
 BIN = Path(sys.executable).parent
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = ROOT
 
 
 def kafka_env(secure, password_file: str | None = None) -> dict[str, str]:

@@ -1,0 +1,103 @@
+"""store.py against the real Cassandra: driver set-up, idempotence flags, batches, errors."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from logpipe.cassandra import Row, Store, event_timeuuid, is_rejection
+from logpipe.config.connections import CassandraConnection
+from tests.support.k2c import keyspace
+
+pytestmark = pytest.mark.integration
+
+WHEN = datetime(2018, 8, 8, 17, 44, 40, tzinfo=UTC)
+
+
+def write(writer, chunks):
+    errors = []
+    for rows in chunks:
+        writer.submit(rows, lambda exc, _latency: errors.append(exc))
+    assert writer.drain(30)
+    return errors
+
+
+def test_driver_speaks_v5_with_lz4_on_libev(cassandra_contact_points):
+    with Store(CassandraConnection(contact_points=cassandra_contact_points)) as store:
+        assert store.protocol_version == 5
+        holder = store.cluster.get_connection_holders()[0]
+        connection = holder.get_connections()[0]
+        assert type(connection).__name__ == "LibevConnection"
+        assert connection.compressor is not None  # lz4 negotiated
+        assert store.is_up()
+
+
+def test_idempotence_follows_the_log_id_mode(cassandra_contact_points, unique_name):
+    ks = unique_name("idem")
+    with keyspace(cassandra_contact_points, ks) as store:
+        now_writer = store.writer(ks, log_id_mode="now")
+        event_writer = store.writer(ks, log_id_mode="event")
+        now_row = Row("www2", "www_access", WHEN.isoformat(), "a")
+        event_row = Row(
+            "www2", "www_access", WHEN.isoformat(), "b", event_timeuuid(WHEN, "t", 0, 1), 1
+        )
+        assert now_writer.statement([now_row]).is_idempotent is False
+        assert now_writer.statement([now_row, now_row]).is_idempotent is False
+        assert event_writer.statement([event_row]).is_idempotent is True
+        assert event_writer.statement([event_row, event_row]).is_idempotent is True
+
+
+def test_batches_and_single_rows_in_both_modes(cassandra_contact_points, unique_name):
+    ks = unique_name("writer")
+    with keyspace(cassandra_contact_points, ks) as store:
+        now_writer = store.writer(ks, log_id_mode="now", max_in_flight=4)
+        rows = [Row("www1", "www_access", WHEN.isoformat(), f"line {i}") for i in range(100)]
+        chunks = [rows[i : i + 32] for i in range(0, 96, 32)] + [[r] for r in rows[96:]]
+        assert write(now_writer, chunks) == [None] * 7
+        assert store.count(ks, "www1", "www_access") == 100
+
+        event_writer = store.writer(ks, log_id_mode="event")
+        events = [
+            Row(
+                "www2", "www_access", WHEN.isoformat(), f"e {i}", event_timeuuid(WHEN, "t", 0, i), 7
+            )
+            for i in range(50)
+        ]
+        assert write(event_writer, [events[:25], events[25:]]) == [None, None]
+        # A replay overwrites: same log_ids, same rows.
+        assert write(event_writer, [events]) == [None]
+        assert store.count(ks, "www2", "www_access") == 50
+        newest = next(store.select(ks, "www2", "www_access", limit=1))
+        assert newest["log"] == "e 49"  # offsets order rows within a second
+        assert newest["log_time"] == WHEN
+
+
+def test_a_row_cassandra_cannot_take_is_a_rejection(cassandra_contact_points, unique_name):
+    ks = unique_name("reject")
+    with keyspace(cassandra_contact_points, ks) as store:
+        writer = store.writer(ks)
+        (error,) = write(writer, [[Row("h" * 70_000, "www_access", "x", "y")]])
+        assert error is not None and is_rejection(error)
+        (fine,) = write(writer, [[Row("www0", "www_access", "x", str(uuid.uuid4()))]])
+        assert fine is None
+
+
+@pytest.mark.parametrize("mode", ["now", "event"])
+def test_batch_rows_are_encoded_as_the_driver_binds_them(
+    mode, cassandra_contact_points, unique_name
+):
+    ks = unique_name("encode")
+    with keyspace(cassandra_contact_points, ks) as store:
+        writer = store.writer(ks, log_id_mode=mode)
+        rows = [
+            Row("www2", "www_access", WHEN.isoformat(), f"é ✓ {i}", event_timeuuid(WHEN, "t", 0, i),
+                1_533_750_280_123_456 + i)
+            for i in range(3)
+        ]  # fmt: skip
+        batch = writer.statement(rows)
+        encoded = [values for _prepared, _query_id, values in batch._statements_and_parameters]
+        bound = [writer._insert.bind(writer._params(row)).values for row in rows]
+        assert encoded == bound
+        assert batch.routing_key == writer._insert.bind(writer._params(rows[0])).routing_key

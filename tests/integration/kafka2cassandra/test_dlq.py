@@ -1,0 +1,115 @@
+"""Poison messages go to the dead-letter topic with their reason; the stream goes on."""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from logpipe.envelope import LogEntry, encode
+from tests.support.k2c import (
+    PollerThread,
+    all_logs,
+    committed_offsets,
+    end_offsets,
+    entries,
+    keyspace,
+    make_topic,
+    produce,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def read_topic(bootstrap: str, topic: str, count: int, timeout: float = 30.0) -> list:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    tp = TopicPartition(topic, 0)
+    consumer.assign([tp])
+    consumer.seek_to_beginning(tp)
+    out: list = []
+    deadline = time.monotonic() + timeout
+    while len(out) < count and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=500).values():
+            out.extend(records)
+    consumer.close()
+    return out
+
+
+def test_poison_messages_are_dead_lettered_and_the_rest_stored(
+    kafka_bootstrap, cassandra_contact_points, unique_name
+):
+    topic, ks, group = unique_name("dlq"), unique_name("dlq"), unique_name("dlq")
+    dlq = f"{topic}_dlq"
+    good = entries(300, sources=1)
+    huge_key = LogEntry("h" * 70_000, "www_access", good[0].datetime, "too big a key", {})
+    bad_time = LogEntry("www0", "www_access", "yesterday", "a line without a time", {})
+    poison = {
+        b"not json at all": "envelope",
+        b'{"log": "a string"}': "envelope",
+        b'{"log": {"source": "www0", "type": "www_access"}}': "envelope",
+        orjson.dumps([1, 2, 3]): "envelope",
+        encode(huge_key): "cassandra",
+        encode(bad_time): "datetime",
+    }
+    records: list[tuple[bytes | None, bytes | None]] = []
+    for i, entry in enumerate(good):
+        records.append((b"www0", encode(entry)))
+        if i % 50 == 10:
+            records.append((b"www0", list(poison)[len(records) % len(poison)]))
+    # every kind at least once, and the last record of the topic is good
+    records[100:100] = [(b"www0", value) for value in poison]
+    make_topic(kafka_bootstrap, topic, partitions=1)
+    make_topic(kafka_bootstrap, dlq, partitions=1)
+    produce(kafka_bootstrap, topic, records)
+    bad_positions = {
+        offset: value for offset, (_key, value) in enumerate(records) if value in poison
+    }
+
+    with keyspace(cassandra_contact_points, ks) as store:
+        with PollerThread(
+            kafka_bootstrap,
+            cassandra_contact_points,
+            topic=topic,
+            keyspace=ks,
+            group_id=group,
+            dlq_topic=dlq,
+            log_id_mode="event",
+            batch_rows=16,
+        ) as poller:
+            assert wait_until(lambda: len(all_logs(store, ks)) >= len(good), 60)
+            assert wait_until(
+                lambda: (
+                    committed_offsets(kafka_bootstrap, group, topic)
+                    == end_offsets(kafka_bootstrap, topic)
+                ),
+                30,
+            )
+        assert sorted(all_logs(store, ks)) == sorted(e.log for e in good)
+
+    letters = read_topic(kafka_bootstrap, dlq, len(bad_positions))
+    assert len(letters) == len(bad_positions)
+    by_offset = {}
+    for letter in letters:
+        headers = dict(letter.headers)
+        assert headers["logpipe.source.topic"] == topic.encode()
+        assert headers["logpipe.source.partition"] == b"0"
+        by_offset[int(headers["logpipe.source.offset"])] = (letter, headers)
+    assert sorted(by_offset) == sorted(bad_positions)
+    for offset, (letter, headers) in by_offset.items():
+        assert letter.value == bad_positions[offset]  # the original bytes
+        assert letter.key == b"www0"
+        assert headers["logpipe.error"].decode() == poison[letter.value]
+        assert headers["logpipe.error.reason"]
+    reasons = {
+        headers["logpipe.error"]: headers["logpipe.error.reason"]
+        for _, headers in by_offset.values()
+    }
+    assert b"not JSON" in reasons[b"envelope"] or b"missing" in reasons[b"envelope"]
+    assert b"65535" in reasons[b"cassandra"]  # a partition key longer than CQL allows
+    counted = poller.poller.metrics.dead_lettered
+    assert sum(
+        counted.labels(kind)._value.get() for kind in ("envelope", "cassandra", "datetime")
+    ) == len(bad_positions)

@@ -1,0 +1,126 @@
+"""logs2kafka against Kafka with SASL/SCRAM over TLS (the secure services of services/),
+configured the Kubernetes way: environment variables and a password file. The lines
+arrive, and the password never appears in the output, even at debug level."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+import pytest
+
+from logpipe.config.connections import KafkaConnection
+from logpipe.kafka import create_topic
+from tests.support.forwarder import CLIENTS, LOGS2KAFKA, TopicReader, access_line
+
+pytestmark = pytest.mark.integration
+
+
+def _connection(sec) -> KafkaConnection:
+    return KafkaConnection(
+        bootstrap_servers=sec.kafka["bootstrap_servers"],
+        security_protocol=sec.kafka["security_protocol"],
+        sasl_mechanism=sec.kafka["sasl_mechanism"],
+        sasl_username=sec.kafka["username"],
+        sasl_password=sec.password("kafka"),
+        ca_file=sec.ca_file,
+    )
+
+
+def _env(sec, topic: str, client: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": sec.kafka["bootstrap_servers"],
+        "KAFKA_SECURITY_PROTOCOL": sec.kafka["security_protocol"],
+        "KAFKA_SASL_MECHANISM": sec.kafka["sasl_mechanism"],
+        "KAFKA_SASL_USERNAME": sec.kafka["username"],
+        "KAFKA_SASL_PASSWORD_FILE": sec.kafka["password_file"],
+        "KAFKA_CA_FILE": sec.ca_file,
+        "KAFKA_TOPIC": topic,
+        "LOGS2KAFKA_KAFKA_CLIENT": client,
+        "LOGS2KAFKA_SOURCE": "secure",
+        "LOG_LEVEL": "debug",
+        "LOG_FORMAT": "json",
+    }
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_ship_and_tail_over_sasl_scram_tls(client, secure_services, unique_name, tmp_path):
+    sec = secure_services
+    conn = _connection(sec)
+    password = sec.password("kafka")
+    topic = unique_name(f"secure_{client}")
+    create_topic(conn, topic, partitions=1)
+    env = _env(sec, topic, client)
+
+    shipped = tmp_path / "old.log"
+    shipped.write_bytes(b"".join(access_line("ship", n) for n in range(200)))
+    done = subprocess.run(
+        [LOGS2KAFKA, "ship", str(shipped)],
+        env=env,
+        capture_output=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+
+    followed = tmp_path / "access.log"
+    followed.write_bytes(b"".join(access_line("tail", n) for n in range(100)))
+    log = tmp_path / "tail.log"
+    with open(log, "wb") as out:
+        tail = subprocess.Popen(
+            [LOGS2KAFKA, "tail", str(followed), "--from-beginning"],
+            env={**env, "LOGS2KAFKA_STATE_DIR": str(tmp_path / "state")},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    reader = TopicReader(sec.kafka["bootstrap_servers"], topic, conn)
+    try:
+        entries = reader.wait_count(300, 60)
+        tail.send_signal(signal.SIGTERM)
+        assert tail.wait(30) == 0
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+        reader.close()
+    assert len(entries) == 300
+    assert {e.source for e in entries} == {"secure"}
+    output = done.stdout + done.stderr + log.read_bytes()
+    assert b"SCRAM" in output  # the configuration was logged ...
+    assert password.encode() not in output  # ... without the password
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("command", ["tail", "ship"])
+def test_refused_credentials_or_certificate_end_with_one_clear_error(
+    client, command, secure_services, unique_name, tmp_path
+):
+    """A wrong password or an untrusted broker certificate will not fix itself: the
+    command says so in one line and exits non-zero, instead of waiting for Kafka."""
+    sec = secure_services
+    log = tmp_path / "access.log"
+    log.write_bytes(access_line("x", 0))
+    wrong_password = tmp_path / "wrong-password"
+    wrong_password.write_text("not-the-password\n")
+    cases = {
+        "password": ({"KAFKA_SASL_PASSWORD_FILE": str(wrong_password)}, "authentication"),
+        "certificate": ({"KAFKA_CA_FILE": "/etc/ssl/certs/ca-certificates.crt"}, "certificate"),
+    }
+    for overrides, word in cases.values():
+        env = {
+            **_env(sec, unique_name("refused"), client),
+            "LOGS2KAFKA_STATE_DIR": str(tmp_path / "state"),
+            **overrides,
+        }
+        argv = [LOGS2KAFKA, command, str(log)]
+        done = subprocess.run(
+            argv, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        )
+        output = done.stdout + done.stderr
+        assert done.returncode == 1, output[-3000:]
+        assert "Traceback" not in output
+        last = output.strip().splitlines()[-1]
+        assert last.startswith("Error: Kafka at") and word in last.lower(), last
+        assert "not-the-password" not in output and sec.password("kafka") not in output
