@@ -6,7 +6,8 @@ import logging
 
 from kafka.partitioner.default import DefaultPartitioner
 
-from logpipe.kafka import _CachedKeyPartitioner, _OncePerMessage
+from logpipe.kafka.client_logs import _OncePerMessage
+from logpipe.kafka.kafka_python import _CachedKeyPartitioner
 
 
 class Cluster:
