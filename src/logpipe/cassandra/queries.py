@@ -1,22 +1,80 @@
-"""The tutorial's queries without cqlsh: time arguments and output formats.
+"""The tutorial's queries without cqlsh: their CQL, time arguments and output formats.
 
 ``kafka2cassandra query`` reads one partition (a source and a type), newest first,
-optionally within ``[since, until)``; ``store.Store`` runs the CQL, this module turns
-what a person types into times and rows into lines.
+optionally within ``[since, until)``; this module writes that CQL, turns what a person
+types into times and rows into lines, and ``Store`` runs the CQL (the driver stays there).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
+from logpipe.cassandra.schema import logs_table
+
 OUTPUTS = ("table", "json")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+@dataclass(frozen=True)
+class PartitionQuery:
+    """The tutorial's queries: one partition (a source and a type), within ``[since, until)``.
+
+    Each method gives the CQL and its parameters; the keyspace name is checked, since it
+    goes into the statement text.
+    """
+
+    keyspace: str
+    source: str
+    log_type: str
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def _where(self) -> tuple[str, tuple[Any, ...]]:
+        where = "log_source = %s AND log_type = %s"
+        params: tuple[Any, ...] = (self.source, self.log_type)
+        if self.since is not None:
+            where += " AND log_id >= minTimeuuid(%s)"
+            params = (*params, self.since)
+        if self.until is not None:
+            where += " AND log_id < minTimeuuid(%s)"
+            params = (*params, self.until)
+        return where, params
+
+    def count(self) -> tuple[str, tuple[Any, ...]]:
+        """``select count(*)`` over the partition."""
+        where, params = self._where()
+        return f"SELECT count(*) FROM {logs_table(self.keyspace)} WHERE {where}", params
+
+    def select(self, limit: int | None = None) -> tuple[str, tuple[Any, ...]]:
+        """The rows, in the table's order (newest first); ``row_dict`` reads each."""
+        where, params = self._where()
+        cql = (
+            "SELECT log_source, log_type, log_id, toTimestamp(log_id) AS log_time, "
+            f"log_datetime, log FROM {logs_table(self.keyspace)} WHERE {where}"
+        )
+        if limit is not None:
+            cql += " LIMIT %s"
+            params = (*params, int(limit))
+        return cql, params
+
+
+def row_dict(row: Any) -> dict[str, Any]:
+    """A row of ``PartitionQuery.select`` as plain values: log_id as text, log_time in UTC."""
+    return {
+        "log_source": row.log_source,
+        "log_type": row.log_type,
+        "log_id": str(row.log_id),
+        "log_time": row.log_time.replace(tzinfo=UTC) if row.log_time else None,
+        "log_datetime": row.log_datetime,
+        "log": row.log,
+    }
 
 
 def parse_time(text: str, now: datetime | None = None) -> datetime:

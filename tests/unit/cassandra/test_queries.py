@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from logpipe.cassandra.queries import format_count, format_rows, parse_time
+from logpipe.cassandra.queries import PartitionQuery, format_count, format_rows, parse_time
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -68,3 +68,25 @@ def test_table_has_a_header_and_one_line_per_row():
 def test_count():
     assert format_count(42) == "42"
     assert json.loads(format_count(42, "json")) == {"count": 42}
+
+
+def test_count_of_a_whole_partition():
+    cql, params = PartitionQuery("admintome", "www2", "www_access").count()
+    assert cql == ("SELECT count(*) FROM admintome.logs WHERE log_source = %s AND log_type = %s")
+    assert params == ("www2", "www_access")
+
+
+def test_select_within_a_window_with_a_limit():
+    since, until = NOW - timedelta(hours=1), NOW
+    cql, params = PartitionQuery("ks", "www2", "www_access", since, until).select(limit=5)
+    assert cql.startswith("SELECT log_source, log_type, log_id, toTimestamp(log_id) AS log_time")
+    assert cql.endswith(
+        "FROM ks.logs WHERE log_source = %s AND log_type = %s AND log_id >= minTimeuuid(%s) "
+        "AND log_id < minTimeuuid(%s) LIMIT %s"
+    )
+    assert params == ("www2", "www_access", since, until, 5)
+
+
+def test_query_keyspace_is_checked():
+    with pytest.raises(ValueError, match="keyspace"):
+        PartitionQuery("ks; DROP TABLE x", "www2", "www_access").count()
