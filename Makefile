@@ -4,15 +4,24 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install test unit lint demo schema services-up services-down services-status bench bench-quick clean docs
+.PHONY: install kustomize test unit lint demo schema services-up services-down services-status bench bench-quick clean docs
 
-install: $(STAMP)
+install: $(STAMP) kustomize
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,fast]'
 	touch $(STAMP)
+
+# The manifests' tests render k8s/ with the real kustomize v5: kubectl's own where the
+# machine's kubectl has it, else kustomize itself, built from its Go module into .venv/bin.
+KUSTOMIZE_VERSION := v5.5.0
+
+kustomize: $(STAMP)
+	@if kubectl version --client 2>/dev/null | grep -q '^Kustomize Version: v5\.'; then :; \
+	elif [ -x $(BIN)/kustomize ]; then :; \
+	else GOBIN=$(CURDIR)/$(BIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION); fi
 
 test: install services-up
 	$(BIN)/pytest
@@ -23,6 +32,7 @@ unit: install
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports --no-logo
 
 services-up: install
 	services/ctl up

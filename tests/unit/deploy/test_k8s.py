@@ -1,42 +1,104 @@
-"""The Kubernetes manifests of k8s/: valid for the API, composed as kustomize would, safe.
+"""The Kubernetes manifests of k8s/: valid for the API, composed by kustomize, safe.
 
-Every kustomization is composed (tests/unit/deploy_kustomize.py, no kustomize binary) and
-every resulting object is validated against the Kubernetes schemas that the
-kubernetes-validate package ships (strict: an unknown field fails too).
+Every kustomization is rendered by the real kustomize (``kubectl kustomize DIR``, or
+``kustomize build DIR`` where kubectl is missing or older: ``make install`` then puts
+kustomize in .venv/bin), and every resulting object is validated against the Kubernetes
+schemas that the kubernetes-validate package ships (strict: an unknown field fails too).
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 import kubernetes_validate
 import pytest
+import yaml
 
 from logpipe.config import settings
 from tests.support.paths import ROOT
-from tests.unit.deploy.kustomize import (
-    KustomizeError,
-    build,
-    containers,
-    kustomization,
-    load_documents,
-    pod_specs,
-)
 
-ROOT = ROOT
 K8S = ROOT / "k8s"
 KUBERNETES_VERSION = "1.34"
 BUILDS = sorted(p.parent for p in K8S.rglob("kustomization.yaml"))
 BUILD_IDS = [str(p.relative_to(K8S)) for p in BUILDS]
+POD_TEMPLATE_KINDS = {"Deployment", "DaemonSet", "StatefulSet", "Job", "ReplicaSet"}
+
+
+@functools.cache
+def kustomize() -> tuple[str, ...]:
+    """The command that renders a kustomization: kubectl's own kustomize when it is v5,
+    else the kustomize that ``make install`` puts beside this Python."""
+    kubectl = shutil.which("kubectl")
+    if kubectl:
+        version = subprocess.run(
+            [kubectl, "version", "--client"], capture_output=True, text=True, check=False
+        )
+        if re.search(r"^Kustomize Version: v5\.", version.stdout, re.MULTILINE):
+            return (kubectl, "kustomize")
+    local = Path(sys.executable).with_name("kustomize")
+    if local.is_file():
+        return (str(local), "build")
+    pytest.fail(
+        "no kustomize v5: neither `kubectl kustomize` nor .venv/bin/kustomize (make install)"
+    )
+
+
+def render(directory: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*kustomize(), str(directory)], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@functools.cache
+def _composed(directory: Path) -> tuple[dict[str, Any], ...]:
+    result = render(directory)
+    assert result.returncode == 0, f"kustomize {directory}: {result.stderr}"
+    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc)
 
 
 def composed(directory: Path) -> list[dict[str, Any]]:
-    return build(directory)
+    """The objects ``kubectl kustomize directory`` prints (a copy each time: tests may edit)."""
+    return copy.deepcopy(list(_composed(directory.resolve())))
+
+
+def load_documents(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
+
+
+def kustomization(directory: Path) -> dict[str, Any]:
+    return yaml.safe_load((directory / "kustomization.yaml").read_text(encoding="utf-8")) or {}
+
+
+def named(resource: dict[str, Any], name: str) -> bool:
+    """The object is ``name``, or ``name`` generated with kustomize's content-hash suffix."""
+    return (
+        re.fullmatch(rf"{re.escape(name)}(-[a-z0-9]{{10}})?", resource["metadata"]["name"])
+        is not None
+    )
+
+
+def pod_specs(resource: dict[str, Any]) -> list[dict[str, Any]]:
+    """The pod spec of a workload (empty for other kinds)."""
+    if resource["kind"] == "Pod":
+        return [resource["spec"]]
+    if resource["kind"] in POD_TEMPLATE_KINDS:
+        return [resource["spec"]["template"]["spec"]]
+    if resource["kind"] == "CronJob":
+        return [resource["spec"]["jobTemplate"]["spec"]["template"]["spec"]]
+    return []
+
+
+def containers(pod_spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(pod_spec.get("initContainers", [])) + list(pod_spec.get("containers", []))
 
 
 def logpipe_containers(resource: dict[str, Any]) -> list[dict[str, Any]]:
@@ -127,15 +189,21 @@ def test_the_validation_is_strict_enough_to_catch_a_typo() -> None:
         kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
 
 
-def test_the_composer_refuses_a_patch_of_something_not_in_the_base(tmp_path: Path) -> None:
-    (tmp_path / "kustomization.yaml").write_text(
-        f"resources: [{(K8S / 'base').as_posix()}]\npatches:\n  - path: p.yaml\n"
+def test_kustomize_refuses_a_patch_of_something_not_in_the_base(tmp_path: Path) -> None:
+    shutil.copytree(K8S / "base", tmp_path / "base")
+    overlay = tmp_path / "overlay"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        "resources: [../base]\npatches:\n  - path: p.yaml\n"
     )
-    (tmp_path / "p.yaml").write_text(
+    (overlay / "p.yaml").write_text(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: no-such-thing}\n"
     )
-    with pytest.raises(KustomizeError, match="not in the base"):
-        build(tmp_path)
+    assert render(tmp_path / "base").returncode == 0
+    result = render(overlay)
+    assert result.returncode != 0
+    assert "no resource matches strategic merge patch" in result.stderr
+    assert "no-such-thing" in result.stderr
 
 
 def test_the_overlay_patches_and_replaces_objects_of_the_base() -> None:
@@ -347,7 +415,7 @@ def test_every_configured_variable_is_a_setting() -> None:
     for directory in BUILDS:
         resources = composed(directory)
         for r in resources:
-            if r["kind"] == "ConfigMap" and r["metadata"]["name"] == "logpipe-settings":
+            if r["kind"] == "ConfigMap" and named(r, "logpipe-settings"):
                 unknown = set(r["data"]) - known
                 assert not unknown, f"{directory}: not settings: {sorted(unknown)}"
             for c in logpipe_containers(r):
