@@ -31,6 +31,7 @@ from typing import Any
 import benchkit as kit
 from logpipe.cassandra import Store
 from logpipe.config.connections import CassandraConnection
+from logpipe_testkit.ports import free_ports
 from logpipe_testkit.traffic import LogWriter, load_lines, sequence_of
 
 SOURCE = "bench"
@@ -44,8 +45,7 @@ class Pipeline:
         self.work, self.topic, self.keyspace = work, topic, keyspace
         self.log = work / "access.log"
         self.log.touch()
-        self.poll_port = kit.free_port()
-        self.tail_port = kit.free_port()
+        self.poll_port, self.tail_port = free_ports(2)
         self.poller = kit.Daemon(
             [
                 kit.BIN / "kafka2cassandra",

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import benchkit as kit
+from logpipe_testkit.ports import free_port
 from logpipe_testkit.traffic import stamp
 
 #: Debian packages each contender needs: (binary, packages).
@@ -215,7 +216,7 @@ def whole_file(
 
 
 def start_tail(log: Path, topic: str, work: Path) -> tuple[kit.Daemon, Callable[[], None]]:
-    port = kit.free_port()
+    port = free_port()
     daemon = kit.Daemon(
         [
             kit.BIN / "logs2kafka",

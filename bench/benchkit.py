@@ -32,6 +32,8 @@ from typing import Any
 
 import psutil
 
+from logpipe_testkit import readiness
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 #: The corpus: real Apache combined lines, copied into the repository with their licence.
@@ -226,38 +228,22 @@ class Daemon:
 
 def wait_ready(port: int, daemon: Daemon, timeout: float = 60.0) -> None:
     """Wait until a logpipe daemon answers 200 on /readyz."""
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if daemon.proc.poll() is not None:
-            raise RuntimeError(f"{daemon.argv[0]} exited: {daemon.log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{daemon.argv[0]} not ready after {timeout:.0f} s")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    readiness.wait_ready(
+        port,
+        timeout,
+        name=str(daemon.argv[0]),
+        alive=lambda: daemon.proc.poll() is None,
+        details=lambda: daemon.log.read_text()[-2000:],
+    )
 
 
 def scrape(port: int, name: str) -> float:
     """The sum of one Prometheus metric's samples on a daemon's /metrics."""
-    import urllib.request
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
-        text = resp.read().decode()
+    status, body = readiness.http_get(f"http://127.0.0.1:{port}/metrics", timeout=2)
+    if status != 200:
+        raise RuntimeError(f"/metrics on port {port} answered {status}")
     total = 0.0
-    for line in text.splitlines():
+    for line in body.decode().splitlines():
         if line.startswith(name) and (line[len(name)] in " {"):
             total += float(line.rsplit(" ", 1)[1])
     return total

@@ -15,18 +15,18 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from logpipe.cassandra import Store
 from logpipe.config.connections import CassandraConnection, KafkaConnection
 from logpipe.kafka import create_topic
+from logpipe_testkit import readiness
+from logpipe_testkit.ports import free_port
 from logpipe_testkit.traffic import load_lines, sequence_of, stamp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,29 +36,15 @@ BIN = Path(sys.executable).parent
 SOURCES = ("www1", "www2")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def say(text: str) -> None:
     print(text, flush=True)
 
 
 def wait_ready(port: int, name: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{name} exited with {proc.returncode}; see {WORK}/{name}.log")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as resp:
-                if resp.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{name} not ready after {timeout:.0f} s; see {WORK}/{name}.log")
+    try:
+        readiness.wait_ready(port, timeout, name=name, alive=lambda: proc.poll() is None)
+    except readiness.NotReady as exc:
+        raise SystemExit(f"{exc}; see {WORK}/{name}.log") from None
 
 
 def start(name: str, args: list[str], port: int) -> subprocess.Popen[bytes]:

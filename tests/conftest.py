@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import uuid
@@ -20,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from logpipe_testkit.ports import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 CTL = ROOT / "services" / "ctl"
@@ -113,19 +114,6 @@ def unique_name() -> Callable[[str], str]:
         return clean[: 48 - len(suffix)] + suffix
 
     return make
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports that nothing listens on right now (the kernel picks them)."""
-    sockets = []
-    for _ in range(count):
-        sock = socket.socket()
-        sock.bind((HOST, 0))
-        sockets.append(sock)
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 @dataclass

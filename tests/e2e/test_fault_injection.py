@@ -16,15 +16,15 @@ from __future__ import annotations
 import os
 import random
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from logpipe.config.connections import CassandraConnection, KafkaConnection
+from logpipe_testkit import readiness
+from logpipe_testkit.ports import free_ports
 from logpipe_testkit.traffic import LogWriter, load_lines
-from tests.conftest import free_ports
 from tests.e2e.harness import (
     ArrivalWatcher,
     Daemon,
@@ -46,17 +46,13 @@ SOURCE = "www-e2e"
 
 
 def wait_ready(daemon: Daemon, port: int, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert daemon.alive(), f"{daemon.name} exited:\n{daemon.output()[-3000:]}"
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{daemon.name} not ready:\n{daemon.output()[-3000:]}")
+    readiness.wait_ready(
+        port,
+        timeout,
+        name=daemon.name,
+        alive=daemon.alive,
+        details=lambda: daemon.output()[-3000:],
+    )
 
 
 @pytest.mark.e2e

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,8 @@ import yaml
 from logpipe.config import settings
 from logpipe.config.connections import KafkaConnection
 from logpipe.kafka import create_topic
+from logpipe_testkit.ports import free_port
+from logpipe_testkit.readiness import wait_ready
 from tests.support.paths import ROOT
 
 ROOT = ROOT
@@ -39,12 +39,6 @@ LINES = 300
 pytestmark = pytest.mark.integration
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -52,14 +46,6 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
             return
         time.sleep(0.5)
     pytest.fail(f"timed out waiting for {what}")
-
-
-def http_status(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status
-    except OSError:
-        return 0
 
 
 class ComposeRun:
@@ -129,8 +115,9 @@ class ComposeRun:
             self.argv(name), env=self.environment(name), stdout=subprocess.DEVNULL, stderr=output
         )
 
-    def ready(self, name: str) -> bool:
-        return http_status(f"http://127.0.0.1:{self.ports[name]}/readyz") == 200
+    def wait_ready(self, name: str) -> None:
+        process = self.processes[name]
+        wait_ready(self.ports[name], 60, name=name, alive=lambda: process.poll() is None)
 
     def rows(self) -> int:
         done = subprocess.run(
@@ -210,8 +197,8 @@ def test_the_compose_pipeline_carries_access_log_lines_into_rows(
     run.run_once("schema")
     run.start("kafka2cassandra")
     run.start("logs2kafka")
-    wait_for(lambda: run.ready("kafka2cassandra"), 60, "kafka2cassandra /readyz")
-    wait_for(lambda: run.ready("logs2kafka"), 60, "logs2kafka /readyz")
+    run.wait_ready("kafka2cassandra")
+    run.wait_ready("logs2kafka")
 
     # What httpd would write: real lines, appended to the file compose's logs2kafka tails.
     tailed = Path(run.local(services["logs2kafka"]["command"][-1]))

@@ -8,17 +8,16 @@ import json
 import signal
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
+from logpipe_testkit.ports import free_port
+from logpipe_testkit.readiness import readyz
 from tests.support.k2c import (
     all_logs,
     committed_offsets,
     end_offsets,
     entries,
-    free_port,
     keyspace,
     make_topic,
     poller_process,
@@ -29,16 +28,6 @@ from tests.support.k2c import (
 pytestmark = pytest.mark.integration
 
 N = 6_000
-
-
-def ready(port: int) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=3) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except OSError:
-        return 0
 
 
 def test_cassandra_down_20s_under_load(separate_services, unique_name, tmp_path):
@@ -68,17 +57,17 @@ def test_cassandra_down_20s_under_load(separate_services, unique_name, tmp_path)
         producer = threading.Thread(target=trickle)
         stopped = False
         try:
-            assert wait_until(lambda: ready(port) == 200, 60)
+            assert wait_until(lambda: readyz(port) == 200, 60)
             producer.start()
             assert wait_until(lambda: len(all_logs(store, ks)) >= 600, 60)
             pair.ctl("stop-cassandra")
             stopped = True
-            assert wait_until(lambda: ready(port) == 503, 30)
+            assert wait_until(lambda: readyz(port) == 503, 30)
             time.sleep(20)
             assert poller.poll() is None, "the poller died while Cassandra was down"
             pair.ctl("start-cassandra")
             stopped = False
-            assert wait_until(lambda: ready(port) == 200, 120)
+            assert wait_until(lambda: readyz(port) == 200, 120)
             producer.join(180)
             end = end_offsets(bootstrap, topic)
             assert sum(end.values()) == N
@@ -122,7 +111,7 @@ def test_kafka_down_15s_under_load(separate_services, unique_name, tmp_path):
             assert wait_until(lambda: len(all_logs(store, ks)) >= 2_000, 60)
             pair.ctl("stop-kafka")
             stopped = True
-            assert wait_until(lambda: ready(port) == 503, 30)
+            assert wait_until(lambda: readyz(port) == 503, 30)
             time.sleep(15)
             assert poller.poll() is None, "the poller died while Kafka was down"
             pair.ctl("start-kafka")
@@ -130,7 +119,7 @@ def test_kafka_down_15s_under_load(separate_services, unique_name, tmp_path):
             produce_entries(bootstrap, topic, sent[2_000:])
             end = end_offsets(bootstrap, topic)
             assert wait_until(lambda: committed_offsets(bootstrap, group, topic) == end, 180)
-            assert wait_until(lambda: ready(port) == 200, 60)
+            assert wait_until(lambda: readyz(port) == 200, 60)
             assert sorted(all_logs(store, ks)) == sorted(e.log for e in sent)
         finally:
             if stopped:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import urllib.request
 from datetime import UTC, datetime
 
 import pytest
 from cassandra.query import SimpleStatement
 
 from logpipe.envelope import encode
+from logpipe_testkit.readiness import http_get
 from tests.support.k2c import (
     PollerThread,
     all_logs,
@@ -24,14 +24,6 @@ from tests.support.k2c import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-def _get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, b""
 
 
 def test_event_mode_every_envelope_once_and_the_tutorial_queries(
@@ -56,9 +48,9 @@ def test_event_mode_every_envelope_once_and_the_tutorial_queries(
         with poller:
             assert wait_until(lambda: len(all_logs(store, ks)) >= len(sent), 90)
             port = poller.poller._health.port
-            status, _ = _get(f"http://127.0.0.1:{port}/readyz")
+            status, _ = http_get(f"http://127.0.0.1:{port}/readyz")
             assert status == 200
-            status, body = _get(f"http://127.0.0.1:{port}/metrics")
+            status, body = http_get(f"http://127.0.0.1:{port}/metrics")
             assert status == 200
             assert b"kafka2cassandra_rows_written_total 3000.0" in body
             assert b"kafka2cassandra_write_latency_seconds_bucket" in body

@@ -7,7 +7,6 @@ Stops the shared local broker: kept short, and the broker is started again in a
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from logpipe_testkit.ports import free_port
 from tests.support.forwarder import (
     CLIENTS,
     Daemon,
@@ -42,12 +42,6 @@ def ctl(command: str) -> None:
     subprocess.run(
         [sys.executable, str(CTL), command], check=True, timeout=300, stdin=subprocess.DEVNULL
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def http_get(port: int, path: str) -> tuple[int, str]:
