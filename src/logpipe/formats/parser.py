@@ -1,6 +1,6 @@
 """``LineParser``: one raw line of bytes in, exactly one ``LogEntry`` out, never an exception.
 
-Both the forwarder and ``logs2kafka parse`` go through here, so what a user sees when
+``logs2kafka tail``, ``ship`` and ``parse`` all go through here, so what a user sees when
 checking a format is exactly what gets shipped. The combined format (most users' format)
 has a hand-written converter: the same compiled regex, but no per-field loop.
 """
@@ -11,13 +11,14 @@ import datetime as _dt
 import re
 from typing import Any, Protocol
 
+from logpipe.config.settings import FORMAT, MAX_LINE_BYTES
 from logpipe.envelope import LogEntry
 from logpipe.formats.errorlog import ErrorLogFormat
 from logpipe.formats.logformat import compile_logformat, split_request
 from logpipe.formats.presets import COMBINED, FormatSpec, resolve_format
 from logpipe.formats.timefmt import clf_to_iso, utc_now_iso
 
-DEFAULT_MAX_LINE_BYTES = 256 * 1024
+DEFAULT_MAX_LINE_BYTES: int = MAX_LINE_BYTES.default
 _BOM = "\ufeff"
 
 
@@ -79,7 +80,7 @@ class LineParser:
 
     def __init__(
         self,
-        fmt: str | None = "combined",
+        fmt: str | None = FORMAT.default,
         source: str = "localhost",
         type: str | None = None,  # the envelope's own word
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,

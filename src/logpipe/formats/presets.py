@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from logpipe.config.settings import FORMAT
 from logpipe.formats.directives import FormatError
 
 COMMON = '%h %l %u %t "%r" %>s %b'
@@ -26,7 +27,7 @@ PRESETS: dict[str, str] = {
     "error": "",
 }
 
-DEFAULT_FORMAT = "combined"
+DEFAULT_FORMAT: str = FORMAT.default
 ACCESS_TYPE = "www_access"
 ERROR_TYPE = "www_error"
 

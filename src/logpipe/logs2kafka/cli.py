@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import click
@@ -39,14 +40,9 @@ def tail(paths: tuple[str, ...], **opts: Any) -> None:
     The checkpoint under --state-dir moves only past lines Kafka acknowledged; SIGTERM
     flushes, writes it and exits 0 within --shutdown-timeout.
     """
-    from logpipe.logs2kafka.forwarder import SetupError, run_tail
+    from logpipe.logs2kafka.tail_command import run_tail
 
-    setup_logging(opts["log_level"], opts["log_format"])
-    try:
-        code = run_tail(list(paths), opts)
-    except SetupError as exc:
-        raise click.ClickException(str(exc)) from exc
-    sys.exit(code)
+    _run(run_tail, list(paths), opts)
 
 
 @main.command()
@@ -54,15 +50,9 @@ def tail(paths: tuple[str, ...], **opts: Any) -> None:
 @options(*S.PARSING, *S.PRODUCER, S.DRY_RUN, *S.KAFKA, *S.COMMON)
 def ship(files: tuple[str, ...], **opts: Any) -> None:
     """Send FILE... (plain or gzip) once; exit 0 when Kafka acknowledged every line."""
-    from logpipe.logs2kafka.forwarder import SetupError
     from logpipe.logs2kafka.ship import run_ship
 
-    setup_logging(opts["log_level"], opts["log_format"])
-    try:
-        code = run_ship(list(files), opts)
-    except SetupError as exc:
-        raise click.ClickException(str(exc)) from exc
-    sys.exit(code)
+    _run(run_ship, list(files), opts)
 
 
 @main.command()
@@ -75,11 +65,26 @@ def parse(file: BinaryIO, **opts: Any) -> None:
     a sample of your log to check --format before shipping.
     """
     from logpipe.formats import FormatError
-    from logpipe.formats.stream import run_parse
+    from logpipe.logs2kafka.parse import run_parse
 
     out = sys.stdout.buffer
     try:
         code = run_parse(file, opts, out, sys.stderr)
     except FormatError as exc:
         raise click.BadParameter(str(exc), param_hint="'--format'") from None
+    sys.exit(code)
+
+
+def _run(
+    command: Callable[[list[str], dict[str, Any]], int], args: list[str], opts: dict[str, Any]
+) -> None:
+    """Log as the options say, run ``command``, exit with its code; a SetupError is one
+    line on stderr (exit 1), not a traceback."""
+    from logpipe.logs2kafka.setup import SetupError
+
+    setup_logging(opts["log_level"], opts["log_format"])
+    try:
+        code = command(args, opts)
+    except SetupError as exc:
+        raise click.ClickException(str(exc)) from exc
     sys.exit(code)

@@ -10,27 +10,23 @@ acknowledgements out.
   caller's thread (a deque would also accept them from another thread: append and
   popleft are atomic) and handed on by ``pump`` only.
 - Quiet outages: "kafka unreachable" and "kafka reachable again" are each logged once
-  per change, never once per line.
+  per change, never once per line (``logpipe.logs2kafka.health``).
 """
 
 from __future__ import annotations
 
-import logging
-import signal
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Protocol
+from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
-
+from logpipe.config import settings as S
 from logpipe.envelope import LogEntry, encode
-from logpipe.kafka import NO_TOKEN, KafkaUnavailable, Producer
-from logpipe.observability import StateLog, get_logger
-
-log = get_logger("pipeline")
+from logpipe.kafka import KafkaUnavailable, Producer
+from logpipe.logs2kafka.health import KafkaHealth
+from logpipe.logs2kafka.metrics import Metrics
 
 
 class Parser(Protocol):
@@ -47,89 +43,19 @@ class PipelineSettings:
     #: costs about 1.5 kB (the line, the client's record and its future): 10,000 keep
     #: the peak RSS under 80 MB with either client, and are a third of a second of
     #: shipping at full speed, plenty to keep the client's batches full.
-    max_pending: int = 10_000
+    max_pending: int = S.MAX_PENDING.default
     #: Lines taken from the tailer per poll.
     chunk: int = 2_000
     #: Lines pending with no acknowledgement for this long: Kafka is unreachable.
     stall_after: float = 10.0
     #: /healthz fails when Kafka has been unreachable for longer than this.
-    unhealthy_after: float = 60.0
+    unhealthy_after: float = S.UNHEALTHY_AFTER.default
     #: Wait between polls when the files have nothing new.
     idle_sleep: float = 0.1
     #: Wait between polls when the pending bound is reached.
     full_sleep: float = 0.01
     #: Seconds allowed for a clean stop (flush + checkpoint) after SIGTERM/SIGINT.
-    shutdown_timeout: float = 20.0
-
-
-class Metrics:
-    """The Prometheus metrics of logs2kafka, in a registry of their own (one per run)."""
-
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
-        r = self.registry
-        self.lines_read = Counter("logs2kafka_lines_read", "Lines read from files.", registry=r)
-        self.lines_shipped = Counter(
-            "logs2kafka_lines_shipped", "Lines acknowledged by Kafka.", registry=r
-        )
-        self.lines_failed = Counter(
-            "logs2kafka_lines_failed",
-            "Sends the Kafka client gave up on (each such line is sent again).",
-            registry=r,
-        )
-        self.parse_errors = Counter(
-            "logs2kafka_parse_errors", "Lines shipped flagged with parse_error.", registry=r
-        )
-        self.pending = Gauge(
-            "logs2kafka_pending_lines",
-            "Producer queue depth: lines sent to the client and not yet acknowledged.",
-            registry=r,
-        )
-        self.bytes_behind = Gauge(
-            "logs2kafka_bytes_behind",
-            "Bytes of a file not yet acknowledged by Kafka.",
-            ["path"],
-            registry=r,
-        )
-        self.kafka_reachable = Gauge(
-            "logs2kafka_kafka_reachable", "1 when Kafka answers, 0 when it does not.", registry=r
-        )
-        self.kafka_reachable.set(1)
-
-
-class KafkaHealth:
-    """Whether Kafka answers, as seen from acknowledgements and send errors.
-
-    Logged once per change through StateLog; read by /healthz and /readyz from the
-    HTTP thread (plain attribute reads, no lock needed).
-    """
-
-    def __init__(self, metrics: Metrics, unhealthy_after: float) -> None:
-        self._state = StateLog(log, initial="reachable")
-        self._metrics = metrics
-        self.unhealthy_after = unhealthy_after
-        self.unreachable_since: float | None = None
-
-    def reachable(self) -> None:
-        if self.unreachable_since is None:
-            return
-        down_for = time.monotonic() - self.unreachable_since
-        self.unreachable_since = None
-        self._metrics.kafka_reachable.set(1)
-        self._state.set("reachable", "kafka reachable again", outage_seconds=round(down_for, 1))
-
-    def unreachable(self, reason: str) -> None:
-        if self.unreachable_since is None:
-            self.unreachable_since = time.monotonic()
-            self._metrics.kafka_reachable.set(0)
-        self._state.set("unreachable", "kafka unreachable", level=logging.WARNING, reason=reason)
-
-    def is_reachable(self) -> bool:
-        return self.unreachable_since is None
-
-    def is_healthy(self) -> bool:
-        since = self.unreachable_since
-        return since is None or time.monotonic() - since <= self.unhealthy_after
+    shutdown_timeout: float = S.SHUTDOWN_TIMEOUT.default
 
 
 #: A line on its way: raw bytes, cut at max_line_bytes?, the caller's token.
@@ -283,87 +209,3 @@ class Pipeline:
                 return False
             time.sleep(0.005)
         return True
-
-
-class PrintProducer:
-    """``--dry-run``: writes each envelope as one line to a stream and acknowledges it."""
-
-    def __init__(self, stream: BinaryIO, topic: str = "-") -> None:
-        self.topic = topic
-        self._stream = stream
-
-    def send(
-        self, key: bytes, value: bytes, on_ack: Callable[..., None], token: Any = NO_TOKEN
-    ) -> None:
-        self._stream.write(value + b"\n")
-        if token is NO_TOKEN:
-            on_ack(None)
-        else:
-            on_ack(None, token)
-
-    def poll(self, timeout: float = 0.0) -> None:
-        return None
-
-    def flush(self, timeout: float | None = None) -> bool:
-        self._stream.flush()
-        return True
-
-    def close(self, timeout: float = 5.0) -> None:
-        self._stream.flush()
-
-
-class StopSignal:
-    """SIGTERM/SIGINT set an event instead of raising, so the loop stops cleanly."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.signalled_at: float | None = None
-        #: Called (in the signal handler) after the event is set, e.g. to end a sleep.
-        self.on_stop: Callable[[], None] | None = None
-        self._previous: dict[int, Any] = {}
-
-    def install(self) -> StopSignal:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, _frame: Any) -> None:
-        self.set()
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous.clear()
-
-    def set(self) -> None:
-        if self.signalled_at is None:
-            self.signalled_at = time.monotonic()
-        self.event.set()
-        if self.on_stop is not None:
-            self.on_stop()
-
-
-def connect(
-    factory: Callable[[], Producer],
-    health: KafkaHealth,
-    stop: threading.Event,
-    retry_every: float = 2.0,
-) -> Producer | None:
-    """Open the producer, retrying while Kafka does not answer; None if stopped first.
-
-    A host may boot before Kafka is reachable: the daemon waits (logging the outage once)
-    instead of exiting, and the tailer keeps its start position meanwhile. A refusal
-    (``KafkaAccessDenied``: wrong credentials, untrusted certificate) is not waited on:
-    it propagates, so the operator sees it at once.
-    """
-    while not stop.is_set():
-        try:
-            producer = factory()
-        except KafkaUnavailable as exc:
-            health.unreachable(str(exc))
-            stop.wait(retry_every)
-            continue
-        health.reachable()
-        return producer
-    return None

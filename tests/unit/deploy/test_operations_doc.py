@@ -9,7 +9,7 @@ import click
 from logpipe.config import settings
 from logpipe.kafka2cassandra import poller
 from logpipe.kafka2cassandra.poller import PollerMetrics
-from logpipe.logs2kafka.forwarder import Metrics
+from logpipe.logs2kafka.metrics import Metrics
 from tests.support.paths import ROOT
 
 ROOT = ROOT

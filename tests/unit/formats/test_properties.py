@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from logpipe.envelope import LogEntry, decode, encode
 from logpipe.formats import LineParser
-from logpipe.formats.stream import parse_stream
+from logpipe.logs2kafka.parse import parse_stream
 
 PARSERS = {
     name: LineParser(name, source="prop", max_line_bytes=300)

@@ -13,7 +13,7 @@ from logpipe.kafka import (
     build_confluent_config,
     redact,
 )
-from logpipe.logs2kafka.forwarder import producer_factory
+from logpipe.logs2kafka.setup import producer_factory
 
 SECRET = "s3cr3t-pass-word"
 

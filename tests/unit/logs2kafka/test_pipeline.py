@@ -11,7 +11,9 @@ import logging
 
 from logpipe.envelope import LogEntry, decode
 from logpipe.kafka import NO_TOKEN, KafkaUnavailable
-from logpipe.logs2kafka.pipeline import KafkaHealth, Metrics, Pipeline, PipelineSettings
+from logpipe.logs2kafka.health import KafkaHealth
+from logpipe.logs2kafka.metrics import Metrics
+from logpipe.logs2kafka.pipeline import Pipeline, PipelineSettings
 
 
 class FakeParser:
