@@ -12,59 +12,35 @@ import gzip
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
+from logpipe.formats.lines import read_lines
 from logpipe.kafka import KafkaAccessDenied, Producer
-from logpipe.logs2kafka.health import KafkaHealth, connect
-from logpipe.logs2kafka.metrics import Metrics
-from logpipe.logs2kafka.pipeline import Parser, Pipeline, PipelineSettings
-from logpipe.logs2kafka.setup import SetupError, pipeline_settings, shipping_parts
-from logpipe.logs2kafka.stop import StopSignal
+from logpipe.logs2kafka.forwarder import (
+    SetupError,
+    limit_malloc_arenas,
+    make_parser,
+    pipeline_settings,
+    producer_factory,
+)
+from logpipe.logs2kafka.pipeline import (
+    KafkaHealth,
+    Metrics,
+    Parser,
+    Pipeline,
+    PipelineSettings,
+    StopSignal,
+    connect,
+)
 from logpipe.observability import get_logger
 
 log = get_logger("backfill")
 
-_CHUNK = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
-
-
-def read_lines(stream: BinaryIO, max_line_bytes: int) -> Iterator[tuple[bytes, bool]]:
-    """Each line of ``stream`` without its newline, and whether it was cut.
-
-    Reads in 1 MiB chunks, so a line of any length costs at most ``max_line_bytes`` of
-    memory: the rest of an over-long line is skipped up to its newline. A last line
-    without a newline is still a line (the file is complete).
-    """
-    pending = b""
-    skipping = False  # inside the over-long tail of a line already emitted as truncated
-    while True:
-        chunk = stream.read(_CHUNK)
-        if not chunk:
-            break
-        if skipping:
-            cut = chunk.find(b"\n")
-            if cut < 0:
-                continue
-            chunk = chunk[cut + 1 :]
-            skipping = False
-        data = pending + chunk if pending else chunk
-        lines = data.split(b"\n")
-        pending = lines.pop()
-        for line in lines:
-            if len(line) > max_line_bytes:
-                yield line[:max_line_bytes], True
-            else:
-                yield line, False
-        if len(pending) > max_line_bytes:
-            yield pending[:max_line_bytes], True
-            pending = b""
-            skipping = True
-    if pending:
-        yield pending, False
 
 
 class SourceFile:
@@ -259,8 +235,10 @@ def _ignore(_token: object) -> None:
 
 def run_ship(paths: list[str], opts: dict[str, Any]) -> int:
     """``logs2kafka ship``: 0 when Kafka acknowledged every line, 1 otherwise."""
-    parser, source, factory = shipping_parts(opts)
+    limit_malloc_arenas()
     try:
+        parser, source = make_parser(opts)
+        factory = producer_factory(opts)
         for path in paths:
             SourceFile(path).close()  # readable, before anything is sent
     except (ValueError, OSError) as exc:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import gzip
 import io
 
-from logpipe.logs2kafka import ship as backfill
-from logpipe.logs2kafka.ship import SourceFile, read_lines
+from logpipe.formats.lines import read_lines
+from logpipe.logs2kafka.ship import SourceFile
 
 
 def test_lines_without_newlines_and_last_line_kept():
@@ -19,10 +19,9 @@ def test_lines_without_newlines_and_last_line_kept():
     ]
 
 
-def test_over_long_lines_are_cut_and_flagged(monkeypatch):
-    monkeypatch.setattr(backfill, "_CHUNK", 7)  # lines span several reads
+def test_over_long_lines_are_cut_and_flagged():
     data = b"short\n" + b"x" * 50 + b"\nafter\n" + b"y" * 30
-    assert list(read_lines(io.BytesIO(data), 10)) == [
+    assert list(read_lines(io.BytesIO(data), 10, chunk_bytes=7)) == [  # lines span reads
         (b"short", False),
         (b"x" * 10, True),
         (b"after", False),

@@ -18,21 +18,9 @@ from __future__ import annotations
 import os
 
 from logpipe.logs2kafka.checkpoint import Checkpoint
-from logpipe.logs2kafka.tail.identity import Fingerprint, digest
+from logpipe.logs2kafka.tail.identity import TAIL_BYTES, Fingerprint, bytes_before, tail_digest
 
-TAIL_BYTES = 64
-
-
-def bytes_before(fd: int, offset: int) -> bytes:
-    """The (up to ``TAIL_BYTES``) bytes of the open file just before ``offset``."""
-    n = min(TAIL_BYTES, offset)
-    return os.pread(fd, n, offset - n) if n else b""
-
-
-def tail_digest(fd: int, offset: int) -> str | None:
-    """Hash of ``bytes_before(offset)``; None if the file is shorter than ``offset``."""
-    data = bytes_before(fd, offset)
-    return digest(data) if len(data) == min(TAIL_BYTES, offset) else None
+__all__ = ["TAIL_BYTES", "bytes_before", "continues_at", "holds", "recognisable", "tail_digest"]
 
 
 def recognisable(entry: Checkpoint, fingerprint_bytes: int) -> bool:

@@ -72,6 +72,7 @@ class FileStatus:
     committed_offset: int
     pending_lines: int
     current: bool
+    buffered_bytes: int = 0  # read and held in memory, not handed out yet
 
     @property
     def bytes_behind(self) -> int:
@@ -261,7 +262,16 @@ class Tailer:
                 committed = tracker.committed if tracker else r.read_pos
                 pending = tracker.pending if tracker else 0
                 result.append(
-                    FileStatus(r.path, r.file_id, r.size, r.read_pos, committed, pending, r.current)
+                    FileStatus(
+                        r.path,
+                        r.file_id,
+                        r.size,
+                        r.read_pos,
+                        committed,
+                        pending,
+                        r.current,
+                        r.buffered,
+                    )
                 )
             return result
 

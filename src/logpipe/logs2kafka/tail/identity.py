@@ -12,6 +12,9 @@ at first.  The fingerprint therefore records its own length: it covers
 ``fp_len`` bytes of the file as it is now.  A file that merely grew passes (its old prefix
 is unchanged) and the fingerprint is then extended; a file whose beginning changed
 (truncated and rewritten, or a new file on a reused inode) fails.
+
+The hash of the ``TAIL_BYTES`` just before a position tells whether another file holds
+the same bytes up to there (a copy of this one: see ``copytruncate``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import os
 from dataclasses import dataclass
 
 FINGERPRINT_BYTES = 1024
+#: The bytes just before a position whose hash a checkpoint keeps (see ``copytruncate``).
+TAIL_BYTES = 64
 
 
 def digest(data: bytes) -> str:
@@ -74,3 +79,15 @@ def file_key(st: os.stat_result) -> tuple[int, int]:
 def make_file_id(dev: int, ino: int, fp: Fingerprint) -> str:
     """A readable, stable identifier: ``<dev>:<inode>:<fingerprint>`` (hex)."""
     return f"{dev:x}:{ino:x}:{fp.hash}"
+
+
+def bytes_before(fd: int, offset: int) -> bytes:
+    """The (up to ``TAIL_BYTES``) bytes of the open file just before ``offset``."""
+    n = min(TAIL_BYTES, offset)
+    return os.pread(fd, n, offset - n) if n else b""
+
+
+def tail_digest(fd: int, offset: int) -> str | None:
+    """Hash of ``bytes_before(offset)``; None if the file is shorter than ``offset``."""
+    data = bytes_before(fd, offset)
+    return digest(data) if len(data) == min(TAIL_BYTES, offset) else None

@@ -14,9 +14,9 @@ def append(path, data: bytes) -> None:
         fh.write(data)
 
 
-def only_reader(tailer):
-    (reader,) = tailer._readers.values()
-    return reader
+def only_file(tailer):
+    (status,) = tailer.files()
+    return status
 
 
 def test_partial_line_waits_for_its_newline_in_the_current_file(tmp_path):
@@ -74,7 +74,7 @@ def test_long_lines_are_cut_and_flagged_with_their_true_end(tmp_path):
         str(log), tmp_path / "state", from_beginning=True, max_line_bytes=100, chunk_bytes=64
     )
     got = tailer.poll()
-    reader = only_reader(tailer)
+    status = only_file(tailer)
     tailer.close()
     assert [(line.data, line.truncated) for line in got] == [
         (b"short", False),
@@ -85,7 +85,7 @@ def test_long_lines_are_cut_and_flagged_with_their_true_end(tmp_path):
     ]
     assert got[1].end_offset == len(b"short\n") + 1001
     assert got[-1].end_offset == len(content)
-    assert len(reader.buf) <= 100 + 64
+    assert status.buffered_bytes <= 100 + 64
 
 
 def test_an_endless_line_never_grows_the_buffer(tmp_path):
@@ -96,9 +96,9 @@ def test_an_endless_line_never_grows_the_buffer(tmp_path):
         for _ in range(64):  # 4 MiB without a newline
             fh.write(b"a" * 65536)
     assert tailer.poll() == []
-    reader = only_reader(tailer)
-    assert reader.read_pos == 4 * 1024 * 1024  # read (and dropped) as it came
-    assert len(reader.buf) <= 1000
+    status = only_file(tailer)
+    assert status.read_offset == 4 * 1024 * 1024  # read (and dropped) as it came
+    assert status.buffered_bytes <= 1000
     append(log, b"tail\nnext\n")
     got = tailer.poll()
     tailer.close()
@@ -112,10 +112,10 @@ def test_poll_reads_only_what_it_returns(tmp_path):
     size = log.stat().st_size
     tailer = make_tailer(str(log), tmp_path / "state", from_beginning=True, chunk_bytes=4096)
     got = tailer.poll(max_lines=100)
-    reader = only_reader(tailer)
+    status = only_file(tailer)
     assert seqs(got) == list(range(100))
-    assert reader.read_pos <= got[-1].end_offset + 4096  # at most one chunk ahead
-    assert len(reader.buf) <= 4096
+    assert status.read_offset <= got[-1].end_offset + 4096  # at most one chunk ahead
+    assert status.buffered_bytes <= 4096
     c = Collector(tailer)
     c.lines = got
     c.until(lambda: len(c.lines) == 20000)
