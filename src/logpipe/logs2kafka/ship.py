@@ -20,22 +20,11 @@ from typing import Any, BinaryIO, TextIO
 
 from logpipe.formats.lines import read_lines
 from logpipe.kafka import KafkaAccessDenied, Producer
-from logpipe.logs2kafka.forwarder import (
-    SetupError,
-    limit_malloc_arenas,
-    make_parser,
-    pipeline_settings,
-    producer_factory,
-)
-from logpipe.logs2kafka.pipeline import (
-    KafkaHealth,
-    Metrics,
-    Parser,
-    Pipeline,
-    PipelineSettings,
-    StopSignal,
-    connect,
-)
+from logpipe.logs2kafka.health import KafkaHealth, connect
+from logpipe.logs2kafka.metrics import Metrics
+from logpipe.logs2kafka.pipeline import Parser, Pipeline, PipelineSettings
+from logpipe.logs2kafka.setup import SetupError, pipeline_settings, shipping_parts
+from logpipe.logs2kafka.stop import StopSignal
 from logpipe.observability import get_logger
 
 log = get_logger("backfill")
@@ -235,10 +224,8 @@ def _ignore(_token: object) -> None:
 
 def run_ship(paths: list[str], opts: dict[str, Any]) -> int:
     """``logs2kafka ship``: 0 when Kafka acknowledged every line, 1 otherwise."""
-    limit_malloc_arenas()
+    parser, source, factory = shipping_parts(opts)
     try:
-        parser, source = make_parser(opts)
-        factory = producer_factory(opts)
         for path in paths:
             SourceFile(path).close()  # readable, before anything is sent
     except (ValueError, OSError) as exc:
