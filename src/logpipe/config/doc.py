@@ -28,9 +28,9 @@ variable it reads when the flag is not given, its default, and the commands that
 A flag wins over its variable. For the passwords, prefer the `*_PASSWORD_FILE` settings
 (a mounted Kubernetes Secret, a file only the service user can read) to the variables.
 
-This file is generated from the code (`src/logpipe/settings.py` and the commands in
-`src/logpipe/cli/`); do not edit it by hand. Run `make docs` to refresh it; a unit test
-fails while it is out of date.
+This file is generated from the code (the settings registry `src/logpipe/config/settings.py`
+and the commands in `src/logpipe/logs2kafka/cli.py` and `src/logpipe/kafka2cassandra/cli.py`);
+do not edit it by hand. Run `make docs` to refresh it; a unit test fails while it is out of date.
 
 | Flag | Environment variable | Default | Meaning | Used by |
 |---|---|---|---|---|
