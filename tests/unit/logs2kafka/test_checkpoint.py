@@ -1,4 +1,5 @@
-"""Checkpoint store (atomic, crash-safe) and AckTracker (contiguous acknowledgement)."""
+"""Checkpoint store (atomic, crash-safe), AckTracker (contiguous acknowledgement), and the
+PositionStore protocol the tailer depends on."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from logpipe.logs2kafka.checkpoint import (
     Checkpoint,
     CheckpointError,
     CheckpointStore,
+    PositionStore,
 )
 
 
@@ -234,3 +236,88 @@ def test_the_tailer_keeps_the_hash_of_the_bytes_before_the_offset(tmp_path):
     offset = got[59].end_offset
     assert saved.offset == saved.tail_offset == offset
     assert saved.tail_hash == digest(data[offset - 64 : offset])
+
+
+# -- PositionStore: what the tailer needs of a store -----------------------------------------
+
+
+class MemoryStore:
+    """Positions kept in memory only: the whole of what another store has to provide."""
+
+    readonly = False
+    location = "memory"
+
+    def __init__(self) -> None:
+        self.entries: dict[str, Checkpoint] = {}
+        self.written: list[bytes] = []
+        self._dirty = False
+        self.closed = False
+
+    def ensure_writable(self) -> None:
+        pass
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __contains__(self, file_id: object) -> bool:
+        return file_id in self.entries
+
+    def get(self, file_id: str) -> Checkpoint | None:
+        return self.entries.get(file_id)
+
+    def all(self) -> list[Checkpoint]:
+        return sorted(self.entries.values(), key=lambda c: c.updated, reverse=True)
+
+    def find(self, dev: int, ino: int) -> list[Checkpoint]:
+        return [c for c in self.all() if (c.dev, c.ino) == (dev, ino)]
+
+    def by_path(self, path: str) -> list[Checkpoint]:
+        return [c for c in self.all() if c.path == path]
+
+    def put(self, checkpoint: Checkpoint) -> None:
+        self.entries[checkpoint.file_id] = checkpoint
+        self._dirty = True
+
+    def remove(self, file_id: str) -> None:
+        self._dirty |= self.entries.pop(file_id, None) is not None
+
+    def snapshot(self, force: bool = False) -> bytes | None:
+        if not (self._dirty or force):
+            return None
+        self._dirty = False
+        return json.dumps({c.file_id: c.offset for c in self.entries.values()}).encode()
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def mark_dirty(self) -> None:
+        self._dirty = True
+
+    def save(self, force: bool = False) -> bool:
+        data = self.snapshot(force)
+        if data is not None:
+            self.write(data)
+        return data is not None
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_the_json_store_and_a_memory_store_are_position_stores(tmp_path):
+    assert isinstance(CheckpointStore(tmp_path), PositionStore)
+    assert isinstance(MemoryStore(), PositionStore)
+
+
+def test_the_tailer_keeps_its_positions_in_any_position_store(tmp_path):
+    from logpipe.logs2kafka.tail import Tailer
+
+    log = tmp_path / "a.log"
+    log.write_bytes(b"one\ntwo\n")
+    store = MemoryStore()
+    tailer = Tailer([str(log)], store, from_beginning=True)
+    got = tailer.poll()
+    tailer.ack(got[0].file_id, got[0].end_offset)
+    tailer.close()
+    assert [line.data for line in got] == [b"one", b"two"]
+    assert json.loads(store.written[-1]) == {got[0].file_id: 4}
+    assert store.closed
