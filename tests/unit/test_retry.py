@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from logpipe.kafka2cassandra.poller import Backoff
+from logpipe.retry import Backoff
 
 
 def test_doubles_up_to_the_cap_with_top_of_range_jitter():

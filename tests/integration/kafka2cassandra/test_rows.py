@@ -47,7 +47,7 @@ def test_event_mode_every_envelope_once_and_the_tutorial_queries(
         )
         with poller:
             assert wait_until(lambda: len(all_logs(store, ks)) >= len(sent), 90)
-            port = poller.poller._health.port
+            port = poller.poller.health_port
             status, _ = http_get(f"http://127.0.0.1:{port}/readyz")
             assert status == 200
             status, body = http_get(f"http://127.0.0.1:{port}/metrics")

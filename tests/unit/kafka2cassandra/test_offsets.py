@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from logpipe.kafka2cassandra.poller import OffsetTracker
+from logpipe.kafka2cassandra.offsets import OffsetTracker
 
 TP = ("www_logs", 0)
 OTHER = ("www_logs", 1)
