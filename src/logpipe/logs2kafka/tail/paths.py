@@ -1,4 +1,5 @@
-"""Which files to follow: the operator's paths and globs, expanded on every rescan."""
+"""Which files to follow: the operator's paths and globs, expanded on every rescan, and
+where a followed file went when it was renamed."""
 
 from __future__ import annotations
 
@@ -50,3 +51,22 @@ def scan(patterns: Sequence[str]) -> dict[tuple[int, int], tuple[str, os.stat_re
         if stat.S_ISREG(st.st_mode):
             found.setdefault(file_key(st), (path, st))
     return found
+
+
+def find_inode(directory: str, dev: int, ino: int) -> tuple[str, os.stat_result] | None:
+    """A regular file in ``directory`` with this device and inode, if there is one: where a
+    file renamed by rotation is found again (logrotate renames within the directory)."""
+    try:
+        with os.scandir(directory) as it:
+            for item in it:
+                if item.inode() != ino:
+                    continue
+                try:
+                    st = item.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if st.st_dev == dev and item.is_file(follow_symlinks=False):
+                    return item.path, st
+    except OSError:
+        return None
+    return None

@@ -211,3 +211,38 @@ class FileReader:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderOptions:
+    """How every file of one tailer is read (one place, so all readers agree)."""
+
+    max_line_bytes: int
+    chunk_bytes: int
+    fingerprint_bytes: int = FINGERPRINT_BYTES
+
+    def open(
+        self,
+        path: str,
+        fd: int,
+        st: os.stat_result,
+        file_id: str,
+        offset: int,
+        fingerprint: Fingerprint,
+        now: float,
+        discard_first_line: bool = False,
+    ) -> FileReader:
+        """A reader of the open file ``fd`` from ``offset`` (it takes over the descriptor)."""
+        return FileReader(
+            path,
+            fd,
+            st,
+            file_id,
+            offset,
+            fingerprint,
+            max_line_bytes=self.max_line_bytes,
+            chunk_bytes=self.chunk_bytes,
+            fingerprint_bytes=self.fingerprint_bytes,
+            now=now,
+            discard_first_line=discard_first_line,
+        )

@@ -1,0 +1,238 @@
+"""Finding the files to follow and deciding where each starts; noticing files move away.
+
+* The paths (globs allowed) are rescanned every ``rescan_interval`` seconds; a file that
+  appears later is read from its beginning (it is new, every line of it is unseen).
+* At start, a file with a matching checkpoint (same device + inode, same first bytes)
+  resumes at the stored offset; a file without one starts at its end, unless
+  ``from_beginning``, or unless a checkpoint for the same path shows it replaced a file we
+  followed (it was rotated while we were down: read it all).
+* A file no longer found under the paths was rotated away (or removed): it is read to its
+  end as a rotated file; one that comes back is current again.
+* A checkpoint rotated away while we were down is looked for in its old directory by
+  device + inode + fingerprint and finished.
+* Entries of files not followed for ``forget_after`` seconds are forgotten.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+
+from logpipe.logs2kafka.checkpoint import Checkpoint
+from logpipe.logs2kafka.tail import paths
+from logpipe.logs2kafka.tail.copytruncate import CopyTruncate
+from logpipe.logs2kafka.tail.files import OpenFiles
+from logpipe.logs2kafka.tail.identity import Fingerprint, file_key
+from logpipe.logs2kafka.tail.positions import Positions
+from logpipe.logs2kafka.tail.reader import ReaderOptions
+from logpipe.observability import get_logger
+
+log = get_logger("tail")
+
+
+class Discovery:
+    """Scans the paths, opens new files where they should start, notices rotations."""
+
+    def __init__(
+        self,
+        patterns: Sequence[str],
+        files: OpenFiles,
+        positions: Positions,
+        copies: CopyTruncate,
+        options: ReaderOptions,
+        *,
+        from_beginning: bool,
+        rescan_interval: float,
+        forget_after: float,
+    ) -> None:
+        self.patterns = list(patterns)
+        self._files = files
+        self._positions = positions
+        self._store = positions.store
+        self._copies = copies
+        self._options = options
+        self.from_beginning = from_beginning
+        self.rescan_interval = rescan_interval
+        self.forget_after = forget_after
+        self.next_scan = time.monotonic()
+        self._open_errors: dict[str, str] = {}
+
+    def scan(self, now: float, startup: bool = False) -> None:
+        """Look at the paths now: open new files, mark those gone as rotated."""
+        self.next_scan = now + self.rescan_interval
+        found = paths.scan(self.patterns)
+        files = self._files
+        new = [(path, st) for key, (path, st) in found.items() if key not in files]
+        # Files with a checkpoint of their own first, so a copy of one of them (same first
+        # bytes, other inode) is recognised as a copy and does not claim its checkpoint.
+        new.sort(key=lambda item: not self._store.find(item[1].st_dev, item[1].st_ino))
+        for path, st in new:
+            self._open(path, st, now, startup)
+        for key, (path, _st) in found.items():
+            reader = files.get(key)
+            if reader is None:
+                continue
+            if reader.path != path:
+                log.info("file %s is now %s", reader.path, path)
+                reader.path = path
+            if not reader.current:
+                log.info("file %s is back", path)
+                reader.current = True
+                reader.rotated_at = None
+        for reader in files:
+            if reader.current and reader.key not in found:
+                log.info("file %s rotated away or removed; reading it to its end", reader.path)
+                reader.current = False
+                reader.rotated_at = now
+        if startup:
+            self._recover_rotated(now)
+        self._positions.forget_stale(time.time() - self.forget_after)
+
+    def _open(self, path: str, st: os.stat_result, now: float, startup: bool) -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            message = f"{type(exc).__name__}: {exc.strerror}"
+            if self._open_errors.get(path) != message:
+                self._open_errors[path] = message
+                log.warning("cannot open %s: %s (will retry)", path, message)
+            return
+        if self._open_errors.pop(path, None):
+            log.info("file %s can be read again", path)
+        try:
+            fst = os.fstat(fd)
+            if file_key(fst) in self._files:  # replaced between stat and open by a file we follow
+                os.close(fd)
+                return
+            self._start(path, fd, fst, now, startup)
+        except OSError as exc:
+            os.close(fd)
+            log.warning("cannot follow %s: %s", path, exc)
+
+    def _start(self, path: str, fd: int, st: os.stat_result, now: float, startup: bool) -> None:
+        """Decide where to start reading a newly opened file and register it."""
+        discard = False
+        positions, copies = self._positions, self._copies
+        fingerprint_bytes = self._options.fingerprint_bytes
+        with positions.lock:
+            followed_before = bool(self._store.by_path(path))
+            entry = self._matching_checkpoint(fd, st, path)
+            truncated = False
+            if entry is not None and entry.offset > st.st_size:  # truncated while we were away
+                copies.lost_content(entry)
+                entry, truncated = None, True
+            if entry is not None:
+                fp = Fingerprint(entry.fp_len, entry.fp_hash)
+                fp = fp.refreshed(fd, st.st_size, fingerprint_bytes) or fp
+                file_id, offset = entry.file_id, entry.offset
+                reason = "resuming from checkpoint"
+            else:
+                fp = Fingerprint.of_fd(fd, fingerprint_bytes)
+                entry = copies.copied_checkpoint(fd, st, fp)
+                if entry is None and not startup and copies.wait_if_copy(path, fd, st, fp, now):
+                    return
+                if entry is not None:
+                    file_id, offset = entry.file_id, copies.resumes_at(entry, st.st_size)
+                    reason = f"the copy of truncated {entry.path}, continuing it"
+                elif truncated:
+                    offset, reason = 0, "truncated since checkpoint, reading from the start"
+                elif not startup:
+                    offset, reason = 0, "new file, reading from the start"
+                elif self.from_beginning:
+                    offset, reason = 0, "reading from the start"
+                elif followed_before:
+                    offset, reason = 0, "replaced since checkpoint, reading from the start"
+                else:
+                    offset, discard = self._end_of_last_line(fd, st.st_size)
+                    reason = "starting at the end"
+                if entry is None:
+                    file_id = positions.new_file_id(st, fp)
+            reader = self._options.open(path, fd, st, file_id, offset, fp, now, discard)
+            self._files.add(reader)
+            tracker = positions.continue_generation(file_id, offset)
+            entry = entry or Checkpoint(file_id, path, st.st_dev, st.st_ino, 0, "", offset)
+            positions.put(entry, tracker.committed, reader=reader, closed=False)
+        log.info("following %s at offset %d (%s)", path, offset, reason)
+
+    def _matching_checkpoint(self, fd: int, st: os.stat_result, path: str) -> Checkpoint | None:
+        """The checkpoint of this very file, if any: same inode and same first bytes.
+
+        Entries for this device + inode whose fingerprint does not match describe a file
+        that no longer exists (inode reused, or content replaced) and are dropped.  An
+        entry with the same path and inode but another device number is accepted too:
+        device numbers may change across reboots for some filesystems.
+        """
+        open_ids = self._files.ids()
+        for entry in self._store.find(st.st_dev, st.st_ino):
+            if entry.file_id in open_ids:
+                continue
+            if Fingerprint(entry.fp_len, entry.fp_hash).matches(fd):
+                return entry
+            log.info("checkpoint %s is for an earlier file on the same inode", entry.file_id)
+            self._copies.lost_content(entry)
+        for entry in self._store.by_path(path):
+            if (
+                entry.ino == st.st_ino
+                and entry.file_id not in open_ids
+                and entry.fp_len > 0
+                and Fingerprint(entry.fp_len, entry.fp_hash).matches(fd)
+            ):
+                return entry
+        return None
+
+    def _recover_rotated(self, now: float) -> None:
+        """Finish files that were rotated away (renamed) while we were not running.
+
+        Looks for the file of each unclaimed checkpoint in its old directory by inode,
+        then checks device and fingerprint.  Found with unread bytes: followed as a
+        rotated file from the stored offset.
+        """
+        positions = self._positions
+        for entry in self._store.all():
+            if positions.tracked(entry.file_id):
+                continue
+            found = paths.find_inode(os.path.dirname(entry.path) or ".", entry.dev, entry.ino)
+            if found is None:
+                continue
+            path, st = found
+            if st.st_size <= entry.offset:
+                continue
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            fst = os.fstat(fd)
+            fp = Fingerprint(entry.fp_len, entry.fp_hash).refreshed(
+                fd, fst.st_size, self._options.fingerprint_bytes
+            )
+            if file_key(fst) in self._files or fp is None:
+                os.close(fd)
+                continue
+            reader = self._options.open(path, fd, fst, entry.file_id, entry.offset, fp, now)
+            reader.current = False
+            reader.rotated_at = now
+            with positions.lock:
+                self._files.add(reader)
+                positions.track(entry.file_id, entry.offset)
+                positions.put(entry, entry.offset, reader=reader, closed=False)
+            log.info(
+                "finishing %s (rotated from %s) from offset %d", path, entry.path, entry.offset
+            )
+
+    def _end_of_last_line(self, fd: int, size: int) -> tuple[int, bool]:
+        """Where "the end" is: just after the last newline, so no line is cut in half.
+
+        Returns (offset, discard_first_line).  If no newline is found in the last chunk
+        of a larger file, start at the very end and drop the unfinished line there.
+        """
+        if size == 0:
+            return 0, False
+        start = max(0, size - self._options.chunk_bytes)
+        tail = os.pread(fd, size - start, start)
+        nl = tail.rfind(b"\n")
+        if nl >= 0:
+            return start + nl + 1, False
+        if start == 0:
+            return 0, False
+        return size, True
