@@ -101,6 +101,9 @@ class Tailer:
         options = ReaderOptions(max_line_bytes, chunk_bytes, fingerprint_bytes)
         self._files = OpenFiles()
         self._positions = Positions(store, self._files)
+        # Called once per line by the Kafka client's thread: straight to the positions,
+        # without a call in between (same signature and meaning as ``Tailer.ack``).
+        self.ack = self._positions.ack  # type: ignore[method-assign]
         copies = CopyTruncate(self._files, self._positions, options, copy_wait)
         self._discovery = Discovery(
             patterns,
