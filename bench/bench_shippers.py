@@ -165,6 +165,13 @@ def result(
     return row
 
 
+def _fresh(name: str, topics: list[str]) -> tuple[str, Path]:
+    """A new topic (remembered in ``topics`` for deletion) and a scratch folder for one run."""
+    topic = kit.create_topic(kit.unique(name.replace("-", "_").replace(" ", "_")))
+    topics.append(topic)
+    return topic, Path(tempfile.mkdtemp(prefix=f"bench-{name.replace(' ', '-')}-"))
+
+
 def follow(
     name: str,
     start: Callable[[Path, str, Path], tuple[kit.Daemon, Callable[[], None]]],
@@ -174,9 +181,7 @@ def follow(
     timeout: float = 180.0,
 ) -> dict[str, Any]:
     """Start a follower on an empty file, then append ``lines`` while it follows."""
-    topic = kit.create_topic(kit.unique(name.replace("-", "_").replace(" ", "_")))
-    topics.append(topic)
-    work = Path(tempfile.mkdtemp(prefix=f"bench-{name.replace(' ', '-')}-"))
+    topic, work = _fresh(name, topics)
     log = work / "access.log"
     log.touch()
     daemon, wait_ready = start(log, topic, work)
@@ -200,9 +205,7 @@ def whole_file(
     timeout: float = 180.0,
 ) -> dict[str, Any]:
     """Run a command that ships a whole file once and exits."""
-    topic = kit.create_topic(kit.unique(name.replace("-", "_").replace(" ", "_")))
-    topics.append(topic)
-    work = Path(tempfile.mkdtemp(prefix=f"bench-{name.replace(' ', '-')}-"))
+    topic, work = _fresh(name, topics)
     daemon = kit.Daemon(argv(path, topic), work / "out.log")
     try:
         measured = sustained(offsets, topic, count, timeout, daemon.alive)

@@ -459,20 +459,9 @@ def machine() -> dict[str, Any]:
         "kafka": None,
         "cassandra": None,
     }
-    try:
-        status = json.loads(
-            subprocess.run(
-                [str(ROOT / "services" / "ctl"), "--json", "status"],
-                capture_output=True,
-                text=True,
-                timeout=60,
-            ).stdout
-        )
-        detail = status.get("cassandra", {}).get("detail", "")
-        match = re.search(r"(\d+\.\d+\.\d+)", detail)
-        info["cassandra"] = match.group(1) if match else detail or None
-    except (OSError, ValueError, subprocess.SubprocessError):
-        pass
+    detail = _services_status().get("cassandra", {}).get("detail", "")
+    match = re.search(r"(\d+\.\d+\.\d+)", detail)
+    info["cassandra"] = match.group(1) if match else detail or None
     cache = Path(os.environ.get("LOGPIPE_SERVICES_CACHE", ROOT / "services" / ".cache"))
     for jar in sorted(cache.glob("kafka/lib/kafka-server-*.jar")):
         match = re.search(r"kafka-server-(\d+\.\d+\.\d+)\.jar$", jar.name)
@@ -483,8 +472,14 @@ def machine() -> dict[str, Any]:
 
 def service_pids() -> dict[str, Any]:
     """Pid and state of the local Kafka and Cassandra: a change means one was restarted."""
+    status = _services_status()
+    return {name: (info.get("pid"), info.get("state")) for name, info in status.items()}
+
+
+def _services_status() -> dict[str, Any]:
+    """What ``services/ctl status`` says of the local servers; empty when it cannot say."""
     try:
-        status = json.loads(
+        return json.loads(
             subprocess.run(
                 [str(ROOT / "services" / "ctl"), "--json", "status"],
                 capture_output=True,
@@ -494,7 +489,6 @@ def service_pids() -> dict[str, Any]:
         )
     except (OSError, ValueError, subprocess.SubprocessError):
         return {}
-    return {name: (info.get("pid"), info.get("state")) for name, info in status.items()}
 
 
 def wait_services_up(timeout: float = 300.0) -> dict[str, Any]:

@@ -141,24 +141,23 @@ class LineParser:
             log = text.decode("utf-8", "backslashreplace")
         except Exception:
             log = ""
-        return LogEntry(
-            source=self.source,
-            type=self.type,
-            datetime=utc_now_iso(read_time),
-            log=log,
-            parse_error=f"internal error: {type(exc).__name__}",
-            truncated=truncated,
-        )
+        return self._unparsed(log, f"internal error: {type(exc).__name__}", truncated, read_time)
 
     def _error(
         self, text: str, reason: str, truncated: bool, read_time: _dt.datetime | None
     ) -> LogEntry:
         name = self.spec.name if self.spec.name != "custom" else "given"
+        return self._unparsed(text, f"not in the {name} format: {reason}", truncated, read_time)
+
+    def _unparsed(
+        self, log: str, parse_error: str, truncated: bool, read_time: _dt.datetime | None
+    ) -> LogEntry:
+        """A line shipped as it is, flagged: its time is the time it was read."""
         return LogEntry(
             source=self.source,
             type=self.type,
             datetime=utc_now_iso(read_time),
-            log=text,
-            parse_error=f"not in the {name} format: {reason}",
+            log=log,
+            parse_error=parse_error,
             truncated=truncated,
         )
