@@ -1,0 +1,49 @@
+"""The settings registry: what a setting is, and the rule that each is defined once.
+
+The definitions themselves are in ``logpipe.config.settings``; the click options are built
+from them in ``logpipe.config.options`` and the operator's table in ``logpipe.config.doc``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configurable value: ``--flag`` / ``ENV_VAR`` / default."""
+
+    name: str
+    flag: str
+    env: str
+    default: Any
+    help: str
+    type: Any = str
+    secret: bool = False
+    multiple: bool = False
+    is_flag: bool = False
+    #: The only values allowed (the CLI checks them; the guide lists them).
+    choices: tuple[str, ...] | None = None
+    case_sensitive: bool = True
+    #: Bounds of a number, inclusive.
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+_REGISTRY: dict[str, Setting] = {}
+
+
+def define(name: str, flag: str, env: str, default: Any, help: str, **extra: Any) -> Setting:
+    """Register a setting; a name, flag or variable may be defined only once."""
+    setting = Setting(name=name, flag=flag, env=env, default=default, help=help, **extra)
+    for other in _REGISTRY.values():
+        if other.name == name or other.flag == flag or other.env == env:
+            raise ValueError(f"setting defined twice: {name} / {flag} / {env}")
+    _REGISTRY[name] = setting
+    return setting
+
+
+def all_settings() -> list[Setting]:
+    """Every defined setting, in definition order."""
+    return list(_REGISTRY.values())
