@@ -8,7 +8,9 @@ string (so each line can be traced from the file to its row).
 
 from __future__ import annotations
 
+import gzip
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -56,8 +58,11 @@ class LogWriter:
 
     Rotation runs under the same lock as the writes, the way logrotate and Apache
     cooperate: ``rotate_rename`` moves the file away and the writer opens a new one;
-    ``rotate_copytruncate`` copies the file and truncates it in place. ``appended``
-    maps each sequence number to the wall-clock time it was written.
+    ``rotate_copytruncate`` copies the file and truncates it in place; ``rotate_logrotate``
+    shifts the numbered files as Debian's logrotate does (optionally compressing them).
+    ``appended`` maps each sequence number to the wall-clock time it was written;
+    ``suffix`` (optional) gives bytes to add to the line of a sequence number (a NUL run,
+    invalid UTF-8...) after its stamp, so even a hostile line stays traceable.
     """
 
     def __init__(
@@ -67,17 +72,22 @@ class LogWriter:
         run: str,
         rate: float,
         choose: Callable[[int], Path] | None = None,
+        suffix: Callable[[int], bytes] | None = None,
     ) -> None:
         self.path = path
         self.corpus = corpus
         self.run = run
         self.rate = rate
+        self.suffix = suffix
         self.appended: dict[int, float] = {}
+        #: Sequence numbers a copytruncate lost (written between the copy and the truncate).
+        self.lost_in_rotation: list[int] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._handle = path.open("ab", buffering=0)
         self._thread = threading.Thread(target=self._loop, name="log-writer", daemon=True)
         self._rotations = 0
+        self._seq = 0
 
     def start(self) -> LogWriter:
         self._thread.start()
@@ -85,21 +95,31 @@ class LogWriter:
 
     def _loop(self) -> None:
         begin = time.monotonic()
-        seq = 0
+        written = 0
         while not self._stop.is_set():
-            delay = begin + seq / self.rate - time.monotonic()
+            delay = begin + written / self.rate - time.monotonic()
             if delay > 0 and self._stop.wait(delay):
                 break
-            line = stamp(self.corpus[seq % len(self.corpus)], self.run, seq)
             with self._lock:
-                self._handle.write(line + b"\n")
-                self.appended[seq] = time.time()
-            seq += 1
+                self._write_one()
+            written += 1
+
+    def _write_one(self) -> int:
+        """Append the next line (the lock is held); return its sequence number."""
+        seq = self._seq
+        line = stamp(self.corpus[seq % len(self.corpus)], self.run, seq)
+        if self.suffix is not None:
+            line += self.suffix(seq)
+        self._handle.write(line + b"\n")
+        self.appended[seq] = time.time()
+        self._seq += 1
+        return seq
 
     def stop(self) -> int:
         """Stop writing; return the number of lines written."""
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
         with self._lock:
             self._handle.close()
         return len(self.appended)
@@ -114,11 +134,58 @@ class LogWriter:
             self._handle = self.path.open("ab", buffering=0)
             return target
 
-    def rotate_copytruncate(self) -> Path:
-        """logrotate's copytruncate: copy the file aside, then truncate it in place."""
+    def rotate_copytruncate(self, lose: int = 0) -> Path:
+        """logrotate's copytruncate: copy the file aside, then truncate it in place.
+
+        ``lose`` lines are written between the copy and the truncate: what a real
+        copytruncate loses (they are in neither file), listed in ``lost_in_rotation``.
+        """
         with self._lock:
             self._rotations += 1
             target = self.path.with_name(f"{self.path.name}.{self._rotations}")
             target.write_bytes(self.path.read_bytes())
+            for _ in range(lose):
+                self.lost_in_rotation.append(self._write_one())
             self._handle.truncate(0)
             return target
+
+    def rotate_logrotate(self, compress: bool = False, delaycompress: bool = True) -> Path:
+        """Debian's logrotate with ``create``: ``access.log.N[.gz]`` becomes ``N+1``,
+        ``access.log`` becomes ``access.log.1`` and a new ``access.log`` is opened.
+
+        With ``compress``, rotated files are gzipped (and the plain file removed):
+        ``access.log.2`` right away with ``delaycompress`` (Debian's default for Apache),
+        else ``access.log.1`` itself. Returns the path the current file was moved to.
+        """
+        with self._lock:
+            self._rotations += 1
+            self._shift_numbered()
+            first = self.path.with_name(f"{self.path.name}.1")
+            self.path.rename(first)
+            self._handle.close()
+            self._handle = self.path.open("ab", buffering=0)
+            if compress:
+                _gzip_away(self.path.with_name(f"{self.path.name}.{2 if delaycompress else 1}"))
+            return first
+
+    def _shift_numbered(self) -> None:
+        """``access.log.N`` and ``access.log.N.gz`` to ``N+1``, highest first."""
+        numbered: list[tuple[int, Path]] = []
+        prefix = self.path.name + "."
+        for entry in self.path.parent.iterdir():
+            rest = entry.name.removeprefix(prefix) if entry.name.startswith(prefix) else ""
+            number = rest.removesuffix(".gz")
+            if number.isdigit():
+                numbered.append((int(number), entry))
+        for number, entry in sorted(numbered, reverse=True):
+            tail = ".gz" if entry.name.endswith(".gz") else ""
+            entry.rename(entry.with_name(f"{prefix}{number + 1}{tail}"))
+
+
+def _gzip_away(path: Path) -> None:
+    """``gzip path``: ``path.gz`` written, then ``path`` removed (if there is a ``path``)."""
+    if not path.exists():
+        return
+    with path.open("rb") as source, gzip.open(path.with_name(path.name + ".gz"), "wb") as out:
+        shutil.copyfileobj(source, out)
+    path.unlink()
