@@ -161,6 +161,7 @@ class CopyTruncate:
                     old_id,
                     entry is None or not recognisable(entry, self._fingerprint_bytes),
                 )
+            positions.record_skipped(reader)  # a dropped fragment of the old content
             new_id = positions.new_file_id(st, fp)
             reader.restart(new_id, fp)
             positions.track(new_id, 0)

@@ -84,8 +84,15 @@ class Positions:
     # -- from the polling thread ---------------------------------------------------------------
 
     def record_sent(self, reader: FileReader, out: list[Line], first: int) -> None:
-        """``out[first:]`` was handed out (and the reader's dropped fragments skipped)."""
+        """``out[first:]`` was handed out (and the reader's dropped fragments skipped).
+
+        A fragment is dropped only where a generation of the file starts (its first,
+        unfinished line), so its end comes before the lines read with it: it is recorded
+        first, or the committed offset would move back to it after theirs.
+        """
         with self.lock:
+            if reader.skipped:
+                self.record_skipped(reader)
             file_id = ""
             tracker: AckTracker | None = None
             for i in range(first, len(out)):
@@ -94,12 +101,6 @@ class Positions:
                     file_id = line.file_id
                     tracker = self._trackers[file_id]
                 tracker.sent(line.end_offset)  # type: ignore[union-attr]
-            if reader.skipped:
-                tracker = self._trackers.get(reader.file_id)
-                if tracker is not None:
-                    for end in reader.skipped:
-                        tracker.skip(end)
-                reader.skipped.clear()
 
     def committed(self, reader: FileReader) -> tuple[int, int]:
         """(committed offset, lines pending) of an open file, for its status (under lock)."""
@@ -117,6 +118,18 @@ class Positions:
                     self.store.remove(entry.file_id)
 
     # -- under lock ----------------------------------------------------------------------------
+
+    def record_skipped(self, reader: FileReader) -> None:
+        """The reader's dropped fragments need no delivery: past them for its file id.
+
+        Called before the reader starts another generation (``restart``), so a fragment
+        of the old content never moves the new content's position.
+        """
+        tracker = self._trackers.get(reader.file_id)
+        if tracker is not None:
+            for end in reader.skipped:
+                tracker.skip(end)
+        reader.skipped.clear()
 
     def tracked(self, file_id: str) -> bool:
         """Is ``file_id`` followed, or still waiting for acknowledgements?"""
