@@ -9,6 +9,7 @@ configuration fits both daemons.
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from pythonjsonlogger.json import JsonFormatter
 
-from logpipe.config.settings import default_log_format
+from logpipe.config.settings import METRICS_ADDRESS, default_log_format
 
 LOGGER_NAME = "logpipe"
 
@@ -91,9 +92,10 @@ class HealthServer:
         live: Check,
         ready: Check,
         registry: CollectorRegistry = REGISTRY,
-        host: str = "0.0.0.0",
+        host: str = METRICS_ADDRESS.default,
     ) -> None:
-        checks = {"/healthz": live, "/livez": live, "/readyz": ready}
+        probes = {"/healthz": live, "/livez": live, "/readyz": ready}
+        checks = {path: _Probe(path, check) for path, check in probes.items()}
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
@@ -101,7 +103,7 @@ class HealthServer:
                 if path == "/metrics":
                     body, status, ctype = generate_latest(registry), 200, CONTENT_TYPE_LATEST
                 elif path in checks:
-                    ok = _safe(checks[path])
+                    ok = checks[path].passes()
                     body = b"ok\n" if ok else b"unavailable\n"
                     status, ctype = (200 if ok else 503), "text/plain; charset=utf-8"
                 else:
@@ -115,7 +117,8 @@ class HealthServer:
             def log_message(self, format: str, *args: object) -> None:
                 return
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+        self._server = server_class((host.strip("[]"), port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
@@ -131,8 +134,30 @@ class HealthServer:
         self._server.server_close()
 
 
-def _safe(check: Check) -> bool:
-    try:
-        return bool(check())
-    except Exception:  # a failing check means "not healthy", never a 500
-        return False
+class _IPv6Server(ThreadingHTTPServer):
+    """The same server on an IPv6 address (``::`` also accepts IPv4 where the host allows)."""
+
+    address_family = socket.AF_INET6
+
+
+class _Probe:
+    """One health check as the HTTP thread runs it: a check that raises fails the probe
+    (503, never a 500), and its exception is logged with the traceback whenever its text
+    changes, so a probe that fails forever says why, once."""
+
+    def __init__(self, path: str, check: Check) -> None:
+        self.path = path
+        self._check = check
+        self._last_error: str | None = None
+
+    def passes(self) -> bool:
+        try:
+            ok = bool(self._check())
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            if reason != self._last_error:
+                self._last_error = reason
+                get_logger("health").exception("health check %s raised", self.path)
+            return False
+        self._last_error = None
+        return ok

@@ -72,11 +72,16 @@ def consistency_level(name: str) -> int:
 
 
 def _ssl_context(conn: CassandraConnection) -> ssl.SSLContext | None:
-    if not (conn.ca_file or conn.cert_file):
+    """Client TLS when a CA or client certificate is given: the CA checked, and the host
+    name too unless the operator turned that off."""
+    if not conn.tls():
         return None
     context = ssl.create_default_context(cafile=conn.ca_file)
-    # Nodes are usually addressed by IP; the CA still has to vouch for the certificate.
-    context.check_hostname = False
+    # The driver passes each node's address as the server name when check_hostname is on,
+    # so a node addressed by IP needs that IP in its certificate's subjectAltName. Turning
+    # it off (--cassandra-no-verify-hostname) leaves only the CA check, with a warning at
+    # every start (CassandraConnection.from_options).
+    context.check_hostname = conn.verify_hostname
     if conn.cert_file:
         context.load_cert_chain(conn.cert_file, conn.key_file)
     return context
@@ -132,6 +137,7 @@ def open_session(
             "protocol_version": cluster.protocol_version,
             "reactor": (_Connection or object).__name__,
             "tls": context is not None,
+            "tls_verify_hostname": context is not None and context.check_hostname,
             "user": conn.username,
         },
     )

@@ -25,8 +25,9 @@ HEADER = """\
 
 Every setting of `logs2kafka` and `kafka2cassandra`: its command-line flag, the environment
 variable it reads when the flag is not given, its default, and the commands that accept it.
-A flag wins over its variable. For the passwords, prefer the `*_PASSWORD_FILE` settings
-(a mounted Kubernetes Secret, a file only the service user can read) to the variables.
+A flag wins over its variable. The passwords have no flag (a command line is readable by
+every user of the host): give them in a file (`*_PASSWORD_FILE`: a mounted Kubernetes
+Secret, a file only the service user can read) or in their environment variable.
 
 This file is generated from the code (the settings registry `src/logpipe/config/settings.py`
 and the commands in `src/logpipe/logs2kafka/cli.py` and `src/logpipe/kafka2cassandra/cli.py`);
@@ -102,9 +103,12 @@ def render() -> str:
     users = commands_by_env()  # first: it imports the modules that define settings
     rows = []
     for s in all_settings():
-        used_by = "<br>".join(f"`{c}`" for c in users.get(s.env, [])) or "—"
+        # An environment-only setting is read by the commands of its companion setting.
+        readers = users.get((s.read_with or s).env, [])
+        used_by = "<br>".join(f"`{c}`" for c in readers) or "—"
+        flag = f"`{s.flag}`" if s.flag else "— (environment only)"
         rows.append(
-            f"| `{s.flag}` | `{s.env}` | {_cell(_default(s))} | {_cell(_meaning(s))} | {used_by} |"
+            f"| {flag} | `{s.env}` | {_cell(_default(s))} | {_cell(_meaning(s))} | {used_by} |"
         )
     return HEADER + "\n".join(rows) + "\n"
 

@@ -12,6 +12,8 @@ from logpipe.config.settings import Setting
 
 def option(setting: Setting) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A click option for this setting (the variable appears in ``--help``)."""
+    if setting.flag is None:
+        raise ValueError(f"{setting.env} is read from the environment only: it has no option")
     kwargs: dict[str, Any] = {
         "envvar": setting.env,
         "help": setting.help,
@@ -39,10 +41,15 @@ def _click_type(setting: Setting) -> Any:
 
 
 def options(*settings: Setting) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorate a click command with the options of these settings, in this order."""
+    """Decorate a click command with the options of these settings, in this order.
+
+    A setting listed twice (one shared by two groups, such as ALLOW_PLAINTEXT_CREDENTIALS
+    in KAFKA and CASSANDRA) becomes one option, at its first place.
+    """
+    unique = list(dict.fromkeys(settings))
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
-        for setting in reversed(settings):
+        for setting in reversed(unique):
             func = option(setting)(func)
         return func
 

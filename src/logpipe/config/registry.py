@@ -12,10 +12,16 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Setting:
-    """One configurable value: ``--flag`` / ``ENV_VAR`` / default."""
+    """One configurable value: ``--flag`` / ``ENV_VAR`` / default.
+
+    ``flag`` None: read from the environment only (a secret: what is on a command line
+    shows in ``ps`` and ``/proc/*/cmdline`` to every user of the host). Such a setting
+    names the setting it is read with (``read_with``: its ``*_FILE`` companion), so the
+    guide can say which commands read it.
+    """
 
     name: str
-    flag: str
+    flag: str | None
     env: str
     default: Any
     help: str
@@ -29,16 +35,20 @@ class Setting:
     #: Bounds of a number, inclusive.
     minimum: float | None = None
     maximum: float | None = None
+    #: For an environment-only setting: the setting whose commands read it too.
+    read_with: Setting | None = None
 
 
 _REGISTRY: dict[str, Setting] = {}
 
 
-def define(name: str, flag: str, env: str, default: Any, help: str, **extra: Any) -> Setting:
+def define(name: str, flag: str | None, env: str, default: Any, help: str, **extra: Any) -> Setting:
     """Register a setting; a name, flag or variable may be defined only once."""
     setting = Setting(name=name, flag=flag, env=env, default=default, help=help, **extra)
+    if (flag is None) != (setting.read_with is not None):
+        raise ValueError(f"{name}: an environment-only setting (no flag) needs read_with")
     for other in _REGISTRY.values():
-        if other.name == name or other.flag == flag or other.env == env:
+        if other.name == name or (flag and other.flag == flag) or other.env == env:
             raise ValueError(f"setting defined twice: {name} / {flag} / {env}")
     _REGISTRY[name] = setting
     return setting

@@ -75,6 +75,15 @@ METRICS_PORT = define(
     "Serve Prometheus /metrics and /healthz, /readyz on this port (default: off).",
     type=int,
 )
+METRICS_ADDRESS = define(
+    "metrics_address",
+    "--metrics-address",
+    "METRICS_ADDRESS",
+    "0.0.0.0",
+    "Address the metrics port listens on. The default, every IPv4 interface, is what "
+    "Kubernetes probes (sent to the pod's IP) and a Prometheus on another host need; "
+    "127.0.0.1 keeps it on this host, :: listens on IPv6 too. The port serves no secret.",
+)
 SHUTDOWN_TIMEOUT = define(
     "shutdown_timeout",
     "--shutdown-timeout",
@@ -90,7 +99,8 @@ KAFKA_SECURITY_PROTOCOL = define(
     "--kafka-security-protocol",
     "KAFKA_SECURITY_PROTOCOL",
     None,
-    "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (default: derived from the options below).",
+    "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL (default: derived from the options below; "
+    "SASL_PLAINTEXT needs --allow-plaintext-credentials).",
     choices=(
         "PLAINTEXT",
         "SSL",
@@ -104,7 +114,7 @@ KAFKA_SASL_MECHANISM = define(
     "--kafka-sasl-mechanism",
     "KAFKA_SASL_MECHANISM",
     None,
-    "SASL mechanism.",
+    "SASL mechanism (needs TLS: a CA file, or --allow-plaintext-credentials).",
     choices=(
         "PLAIN",
         "SCRAM-SHA-256",
@@ -115,20 +125,22 @@ KAFKA_SASL_MECHANISM = define(
 KAFKA_SASL_USERNAME = define(
     "kafka_sasl_username", "--kafka-sasl-username", "KAFKA_SASL_USERNAME", None, "SASL user."
 )
-KAFKA_SASL_PASSWORD = define(
-    "kafka_sasl_password",
-    "--kafka-sasl-password",
-    "KAFKA_SASL_PASSWORD",
-    None,
-    "SASL password.",
-    secret=True,
-)
 KAFKA_SASL_PASSWORD_FILE = define(
     "kafka_sasl_password_file",
     "--kafka-sasl-password-file",
     "KAFKA_SASL_PASSWORD_FILE",
     None,
-    "File holding the SASL password (e.g. a mounted Secret).",
+    "File holding the SASL password (e.g. a mounted Secret); or put the password itself in "
+    "KAFKA_SASL_PASSWORD (there is no flag: a command line is readable by every user).",
+)
+KAFKA_SASL_PASSWORD = define(
+    "kafka_sasl_password",
+    None,
+    "KAFKA_SASL_PASSWORD",
+    None,
+    "SASL password, from the environment only (the password file wins when both are given).",
+    secret=True,
+    read_with=KAFKA_SASL_PASSWORD_FILE,
 )
 KAFKA_CA_FILE = define(
     "kafka_ca_file",
@@ -143,25 +155,40 @@ KAFKA_CERT_FILE = define(
 KAFKA_KEY_FILE = define(
     "kafka_key_file", "--kafka-key-file", "KAFKA_KEY_FILE", None, "PEM client private key."
 )
+KAFKA_NO_VERIFY_HOSTNAME = define(
+    "kafka_no_verify_hostname",
+    "--kafka-no-verify-hostname",
+    "KAFKA_NO_VERIFY_HOSTNAME",
+    False,
+    "Accept a broker certificate issued for another host name (the CA is still checked); "
+    "a warning says so at every start.",
+    is_flag=True,
+)
 
 # Cassandra security
 CASSANDRA_USERNAME = define(
-    "cassandra_username", "--cassandra-username", "CASSANDRA_USERNAME", None, "Cassandra user."
-)
-CASSANDRA_PASSWORD = define(
-    "cassandra_password",
-    "--cassandra-password",
-    "CASSANDRA_PASSWORD",
+    "cassandra_username",
+    "--cassandra-username",
+    "CASSANDRA_USERNAME",
     None,
-    "Cassandra password.",
-    secret=True,
+    "Cassandra user (needs TLS: a CA file, or --allow-plaintext-credentials).",
 )
 CASSANDRA_PASSWORD_FILE = define(
     "cassandra_password_file",
     "--cassandra-password-file",
     "CASSANDRA_PASSWORD_FILE",
     None,
-    "File holding the Cassandra password.",
+    "File holding the Cassandra password; or put the password itself in CASSANDRA_PASSWORD "
+    "(there is no flag: a command line is readable by every user).",
+)
+CASSANDRA_PASSWORD = define(
+    "cassandra_password",
+    None,
+    "CASSANDRA_PASSWORD",
+    None,
+    "Cassandra password, from the environment only (the password file wins when both are given).",
+    secret=True,
+    read_with=CASSANDRA_PASSWORD_FILE,
 )
 CASSANDRA_CA_FILE = define(
     "cassandra_ca_file",
@@ -184,29 +211,51 @@ CASSANDRA_KEY_FILE = define(
     None,
     "PEM client private key for Cassandra.",
 )
+CASSANDRA_NO_VERIFY_HOSTNAME = define(
+    "cassandra_no_verify_hostname",
+    "--cassandra-no-verify-hostname",
+    "CASSANDRA_NO_VERIFY_HOSTNAME",
+    False,
+    "Accept a node certificate issued for another host name or address (the CA is still "
+    "checked); a warning says so at every start.",
+    is_flag=True,
+)
 
-COMMON = (LOG_LEVEL, LOG_FORMAT, METRICS_PORT)
+# Both servers
+ALLOW_PLAINTEXT_CREDENTIALS = define(
+    "allow_plaintext_credentials",
+    "--allow-plaintext-credentials",
+    "ALLOW_PLAINTEXT_CREDENTIALS",
+    False,
+    "Allow a SASL mechanism or a Cassandra user without TLS (the credentials cross the "
+    "network readable; without this switch that is a start-up error).",
+    is_flag=True,
+)
+
+COMMON = (LOG_LEVEL, LOG_FORMAT, METRICS_PORT, METRICS_ADDRESS)
 KAFKA = (
     BOOTSTRAP_SERVERS,
     TOPIC,
     KAFKA_SECURITY_PROTOCOL,
     KAFKA_SASL_MECHANISM,
     KAFKA_SASL_USERNAME,
-    KAFKA_SASL_PASSWORD,
     KAFKA_SASL_PASSWORD_FILE,
     KAFKA_CA_FILE,
     KAFKA_CERT_FILE,
     KAFKA_KEY_FILE,
+    KAFKA_NO_VERIFY_HOSTNAME,
+    ALLOW_PLAINTEXT_CREDENTIALS,
 )
 CASSANDRA = (
     CONTACT_POINTS,
     KEYSPACE,
     CASSANDRA_USERNAME,
-    CASSANDRA_PASSWORD,
     CASSANDRA_PASSWORD_FILE,
     CASSANDRA_CA_FILE,
     CASSANDRA_CERT_FILE,
     CASSANDRA_KEY_FILE,
+    CASSANDRA_NO_VERIFY_HOSTNAME,
+    ALLOW_PLAINTEXT_CREDENTIALS,
 )
 
 
@@ -352,7 +401,17 @@ MAX_LINE_BYTES = define(
     minimum=1,
 )
 
-PARSING = (FORMAT, SOURCE, TYPE, MAX_LINE_BYTES)
+TIMEZONE = define(
+    "timezone",
+    "--timezone",
+    "LOGS2KAFKA_TIMEZONE",
+    None,
+    "IANA zone (e.g. Europe/Berlin) of times written without a UTC offset, as in the error "
+    "log (default: this host's zone: TZ, else /etc/localtime). Daylight saving time is "
+    "followed; a time repeated when clocks go back is read as the first of the two.",
+)
+
+PARSING = (FORMAT, SOURCE, TYPE, MAX_LINE_BYTES, TIMEZONE)
 
 
 # --- kafka2cassandra: consuming and writing -------------------------------------------
@@ -391,6 +450,16 @@ DLQ_TOPIC = define(
     "KAFKA2CASSANDRA_DLQ_TOPIC",
     "www_logs.dlq",
     "Dead-letter topic for messages that cannot be stored (original bytes, error headers).",
+)
+DLQ_REPLICATION_FACTOR = define(
+    "dlq_replication_factor",
+    "--dlq-replication-factor",
+    "KAFKA2CASSANDRA_DLQ_REPLICATION_FACTOR",
+    None,
+    "Replication factor of the dead-letter topic when kafka2cassandra creates it "
+    "(default: the brokers' default.replication.factor).",
+    type=int,
+    minimum=1,
 )
 CONSISTENCY = define(
     "consistency",
@@ -445,6 +514,7 @@ POLLER = (
     GROUP_INSTANCE_ID,
     LOG_ID,
     DLQ_TOPIC,
+    DLQ_REPLICATION_FACTOR,
     CONSISTENCY,
     MAX_WRITES_IN_FLIGHT,
     BATCH_ROWS,

@@ -22,8 +22,10 @@ def build_client_config(conn: KafkaConnection) -> dict[str, Any]:
     """kafka-python keyword arguments for where Kafka is and how to authenticate.
 
     Shared by KafkaProducer, KafkaConsumer and KafkaAdminClient. TLS is on when a CA
-    or client certificate is given (or the protocol says SSL); SASL when a mechanism
-    is given. The result holds the password: log it only through ``redact``.
+    or client certificate is given (or the protocol says SSL), with the broker's host
+    name checked unless ``conn.verify_hostname`` is off; SASL when a mechanism is given
+    (``KafkaConnection`` refuses it without TLS unless plaintext credentials are allowed).
+    The result holds the password: log it only through ``redact``.
     """
     protocol = conn.protocol()
     config: dict[str, Any] = {
@@ -39,6 +41,9 @@ def build_client_config(conn: KafkaConnection) -> dict[str, Any]:
         config["sasl_plain_username"] = conn.sasl_username
         config["sasl_plain_password"] = conn.sasl_password
     if protocol in ("SSL", "SASL_SSL"):
+        # The broker's certificate must name the host connected to, unless the operator
+        # turned that off (KafkaConnection.from_options warns about it at every start).
+        config["ssl_check_hostname"] = conn.verify_hostname
         if conn.ca_file:
             config["ssl_cafile"] = conn.ca_file
         if conn.cert_file:
@@ -66,6 +71,9 @@ def build_confluent_config(conn: KafkaConnection) -> dict[str, Any]:
     for ours, theirs in names.items():
         if ours in base:
             config[theirs] = base[ours]
+    if "ssl_check_hostname" in base:
+        verify = base["ssl_check_hostname"]
+        config["ssl.endpoint.identification.algorithm"] = "https" if verify else "none"
     return config
 
 

@@ -21,6 +21,15 @@ def main() -> None:
     """Consume log envelopes from Kafka and write them as rows of Cassandra."""
 
 
+def _connection(kind: Any, opts: dict[str, Any]) -> Any:
+    """``kind.from_options(opts)``; options that make no safe connection (credentials
+    without TLS) are one line on stderr and exit status 1, not a traceback."""
+    try:
+        return kind.from_options(opts)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @main.command()
 @options(*settings.KAFKA, *settings.CASSANDRA, *settings.POLLER, *settings.COMMON)
 def poll(**opts: Any) -> None:
@@ -35,18 +44,20 @@ def poll(**opts: Any) -> None:
         keyspace=opts["keyspace"],
         log_id_mode=opts["log_id"],
         dlq_topic=opts["dlq_topic"],
+        dlq_replication_factor=opts["dlq_replication_factor"],
         consistency=opts["consistency"].upper(),
         max_in_flight=opts["max_writes_in_flight"],
         batch_rows=opts["batch_rows"],
         commit_interval=opts["commit_interval"],
         shutdown_timeout=opts["shutdown_timeout"],
         metrics_port=opts["metrics_port"],
+        metrics_host=opts["metrics_address"],
         consumer=ConsumerSettings(
             group_id=opts["group_id"], group_instance_id=opts["group_instance_id"] or None
         ),
     )
     poller = Poller(
-        config, KafkaConnection.from_options(opts), CassandraConnection.from_options(opts)
+        config, _connection(KafkaConnection, opts), _connection(CassandraConnection, opts)
     )
 
     def on_signal(_signum: int, _frame: object) -> None:
@@ -79,7 +90,7 @@ def schema(**opts: Any) -> None:
         replication = Replication.parse(opts["replication_factor"], opts["datacenters"])
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    with Store(CassandraConnection.from_options(opts), consistency="ALL") as store:
+    with Store(_connection(CassandraConnection, opts), consistency="ALL") as store:
         for statement in store.apply_schema(opts["keyspace"], replication):
             click.echo(statement + ";")
 
@@ -105,7 +116,7 @@ def query(**opts: Any) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     keyspace, output = opts["keyspace"], opts["output"]
-    conn = CassandraConnection.from_options(opts)
+    conn = _connection(CassandraConnection, opts)
     with Store(conn) as store:
         args = (keyspace, opts["source"], opts["log_type"], since, until)
         if opts["count_only"]:

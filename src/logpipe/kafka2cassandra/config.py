@@ -34,7 +34,7 @@ class PollerConfig:
     commit_interval: float = settings.COMMIT_INTERVAL.default
     shutdown_timeout: float = settings.SHUTDOWN_TIMEOUT.default
     metrics_port: int | None = settings.METRICS_PORT.default
-    metrics_host: str = "0.0.0.0"
+    metrics_host: str = settings.METRICS_ADDRESS.default
     consumer: ConsumerSettings = field(default_factory=_consumer_settings)
     #: How long a revocation waits for the revoked partitions' writes before committing.
     revoke_wait: float = 5.0

@@ -118,12 +118,17 @@ def default_state_dir() -> Path:
     return Path(base) / "logs2kafka"
 
 
-def serve_health(port: int | None, forwarder_like: Any, registry: CollectorRegistry) -> Any:
-    """Start /metrics, /healthz, /readyz on ``port`` (None: off). Returns the server."""
+def serve_health(
+    port: int | None,
+    forwarder_like: Any,
+    registry: CollectorRegistry,
+    host: str = S.METRICS_ADDRESS.default,
+) -> Any:
+    """Start /metrics, /healthz, /readyz on ``host:port`` (port None: off). Returns the server."""
     if port is None:
         return None
     return HealthServer(
-        port, live=forwarder_like.live, ready=forwarder_like.ready, registry=registry
+        port, live=forwarder_like.live, ready=forwarder_like.ready, registry=registry, host=host
     ).start()
 
 

@@ -190,7 +190,12 @@ def run_tail(paths: list[str], opts: dict[str, Any]) -> int:
         metrics = Metrics()
         forwarder = Forwarder(tailer, factory, parser, source, pipeline_settings(opts), metrics)
         try:
-            server = serve_health(opts.get("metrics_port"), forwarder, metrics.registry)
+            server = serve_health(
+                opts.get("metrics_port"),
+                forwarder,
+                metrics.registry,
+                setting_value(opts, S.METRICS_ADDRESS),
+            )
         except OSError as exc:
             tailer.close()
             raise SetupError(f"metrics port {opts.get('metrics_port')}: {exc}") from exc

@@ -15,11 +15,16 @@ def test_the_committed_settings_table_is_up_to_date() -> None:
     )
 
 
+def _row(setting: settings.Setting) -> str:
+    return next(r for r in render().splitlines() if f"| `{setting.env}` |" in r)
+
+
 def test_every_setting_has_one_row_with_its_flag_variable_and_default() -> None:
-    rows = [line for line in render().splitlines() if line.startswith("| `--")]
+    rows = [line for line in render().splitlines() if line.startswith(("| `--", "| — "))]
     assert len(rows) == len(settings.all_settings())
     for setting, row in zip(settings.all_settings(), rows, strict=True):
-        assert row.startswith(f"| `{setting.flag}` | `{setting.env}` |")
+        flag = f"`{setting.flag}`" if setting.flag else "— (environment only)"
+        assert row.startswith(f"| {flag} | `{setting.env}` |")
         default = setting.default
         if isinstance(default, list | tuple):
             default = ",".join(str(d) for d in default)
@@ -30,8 +35,25 @@ def test_every_setting_has_one_row_with_its_flag_variable_and_default() -> None:
 def test_secrets_show_no_default() -> None:
     for setting in settings.all_settings():
         if setting.secret:
-            row = next(r for r in render().splitlines() if r.startswith(f"| `{setting.flag}`"))
-            assert row.split(" | ")[2] == "—"
+            assert _row(setting).split(" | ")[2] == "—"
+
+
+def test_passwords_have_no_flag_but_their_variables_are_listed_with_their_readers() -> None:
+    """A flag would put the secret in /proc/*/cmdline; the variables stay, and the guide
+    says which commands read them (those of their *_PASSWORD_FILE companion)."""
+    users = commands_by_env()
+    for secret, companion in (
+        (settings.KAFKA_SASL_PASSWORD, settings.KAFKA_SASL_PASSWORD_FILE),
+        (settings.CASSANDRA_PASSWORD, settings.CASSANDRA_PASSWORD_FILE),
+    ):
+        assert secret.flag is None and secret.secret
+        assert secret.env not in users  # no command has an option for it
+        row = _row(secret)
+        assert row.startswith(f"| — (environment only) | `{secret.env}` |")
+        for command in users[companion.env]:
+            assert f"`{command}`" in row
+    assert not any(s.flag and "password" in s.flag and not s.flag.endswith("-file")
+                   for s in settings.all_settings())  # fmt: skip
 
 
 def test_the_commands_are_read_from_the_programs_themselves() -> None:

@@ -26,7 +26,10 @@ def test_plaintext_by_default():
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
 def test_sasl_mechanisms(mechanism):
     conn = KafkaConnection(
-        sasl_mechanism=mechanism.lower(), sasl_username="shipper", sasl_password=SECRET
+        sasl_mechanism=mechanism.lower(),
+        sasl_username="shipper",
+        sasl_password=SECRET,
+        allow_plaintext_credentials=True,
     )
     config = build_client_config(conn)
     assert config["security_protocol"] == "SASL_PLAINTEXT"
@@ -45,6 +48,15 @@ def test_sasl_over_tls_with_ca():
     config = build_client_config(conn)
     assert config["security_protocol"] == "SASL_SSL"
     assert config["ssl_cafile"] == "/etc/ca.pem"
+    assert config["ssl_check_hostname"] is True
+
+
+def test_host_name_verification_can_be_turned_off_for_both_clients():
+    conn = KafkaConnection(ca_file="/ca.pem", verify_hostname=False)
+    assert build_client_config(conn)["ssl_check_hostname"] is False
+    assert build_confluent_config(conn)["ssl.endpoint.identification.algorithm"] == "none"
+    verified = build_confluent_config(KafkaConnection(ca_file="/ca.pem"))
+    assert verified["ssl.endpoint.identification.algorithm"] == "https"
 
 
 def test_mutual_tls():
@@ -61,7 +73,9 @@ def test_mutual_tls():
 
 def test_sasl_without_password_is_refused():
     with pytest.raises(ValueError, match="password"):
-        build_client_config(KafkaConnection(sasl_mechanism="PLAIN", sasl_username="u"))
+        build_client_config(
+            KafkaConnection(sasl_mechanism="PLAIN", sasl_username="u", ca_file="/ca.pem")
+        )
 
 
 def test_explicit_sasl_protocol_needs_mechanism():
@@ -85,11 +99,14 @@ def test_confluent_names():
         "sasl.username": "u",
         "sasl.password": SECRET,
         "ssl.ca.location": "/ca.pem",
+        "ssl.endpoint.identification.algorithm": "https",
     }
 
 
 def test_redact_hides_passwords_only():
-    conn = KafkaConnection(sasl_mechanism="PLAIN", sasl_username="u", sasl_password=SECRET)
+    conn = KafkaConnection(
+        sasl_mechanism="PLAIN", sasl_username="u", sasl_password=SECRET, ca_file="/ca.pem"
+    )
     shown = redact(build_client_config(conn))
     assert SECRET not in repr(shown)
     assert shown["sasl_plain_username"] == "u"
@@ -97,7 +114,9 @@ def test_redact_hides_passwords_only():
 
 
 def test_connection_repr_hides_password():
-    conn = KafkaConnection(sasl_mechanism="PLAIN", sasl_username="u", sasl_password=SECRET)
+    conn = KafkaConnection(
+        sasl_mechanism="PLAIN", sasl_username="u", sasl_password=SECRET, ca_file="/ca.pem"
+    )
     assert SECRET not in repr(conn)
     assert SECRET not in str(conn)
 
@@ -111,6 +130,7 @@ def test_password_never_logged_when_the_producer_is_configured(caplog, tmp_path)
         "kafka_sasl_mechanism": "SCRAM-SHA-256",
         "kafka_sasl_username": "u",
         "kafka_sasl_password_file": str(secret_file),
+        "kafka_ca_file": "/ca.pem",
         "compression": "lz4",
         "linger_ms": 5,
         "batch_size": 1000,

@@ -14,9 +14,23 @@ def run(*args: str):
 def test_sasl_without_password(tmp_path):
     log = tmp_path / "a.log"
     log.write_text("x\n")
-    result = run("ship", str(log), "--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "u")
+    result = run(
+        "ship", str(log), "--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "u",
+        "--kafka-ca-file", str(tmp_path / "ca.pem"),
+    )  # fmt: skip
     assert result.exit_code == 1
     assert "needs a user name and a password" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_sasl_without_tls_is_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("KAFKA_SASL_PASSWORD", "pw")
+    log = tmp_path / "a.log"
+    log.write_text("x\n")
+    result = run("ship", str(log), "--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "u")
+    assert result.exit_code == 1
+    assert "without TLS would send the credentials in clear" in result.output
+    assert "--allow-plaintext-credentials" in result.output
     assert "Traceback" not in result.output
 
 
