@@ -8,12 +8,22 @@ flag, its variable and its documented default cannot drift apart.
 from __future__ import annotations
 
 import os
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # Setting and all_settings are re-exported: reading them here guarantees every definition
 # below is registered.
 from logpipe.config.registry import Setting as Setting
 from logpipe.config.registry import all_settings as all_settings
 from logpipe.config.registry import define
+
+
+def iana_zone(name: str) -> str:
+    """``name`` when zoneinfo knows it (``Europe/Berlin``, ``UTC``); ValueError otherwise."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (an IANA name: Europe/Berlin, UTC)") from None
+    return name
 
 
 def default_log_format() -> str:
@@ -409,6 +419,7 @@ TIMEZONE = define(
     "IANA zone (e.g. Europe/Berlin) of times written without a UTC offset, as in the error "
     "log (default: this host's zone: TZ, else /etc/localtime). Daylight saving time is "
     "followed; a time repeated when clocks go back is read as the first of the two.",
+    type=iana_zone,
 )
 
 PARSING = (FORMAT, SOURCE, TYPE, MAX_LINE_BYTES, TIMEZONE)

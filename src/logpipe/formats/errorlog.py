@@ -8,7 +8,8 @@ with the same interface as a compiled LogFormat (``match``, ``convert``, ``diagn
     [Wed Oct 11 14:32:52 2000] [error] [client 127.0.0.1] client denied by server ...
 
 (each one line in the file).
-Its times carry no UTC offset (httpd writes local time), so neither does ``datetime``.
+Its times carry no UTC offset (httpd writes local time): ``convert`` returns them without
+one, and ``LineParser`` adds the offset of the host's zone (or ``--timezone``) at that time.
 """
 
 from __future__ import annotations

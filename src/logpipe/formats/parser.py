@@ -17,6 +17,7 @@ from logpipe.formats.errorlog import ErrorLogFormat
 from logpipe.formats.logformat import compile_logformat, split_request
 from logpipe.formats.presets import COMBINED, FormatSpec, resolve_format
 from logpipe.formats.timefmt import clf_to_iso, utc_now_iso
+from logpipe.formats.zones import has_offset, resolve_zone, with_offset
 
 DEFAULT_MAX_LINE_BYTES: int = MAX_LINE_BYTES.default
 _BOM = "\ufeff"
@@ -75,7 +76,9 @@ class LineParser:
 
     ``fmt`` is a preset name or any LogFormat string; ``type`` None takes the preset's
     default (``www_access``, or ``www_error`` for ``error``). Lines longer than
-    ``max_line_bytes`` are cut and flagged ``truncated``.
+    ``max_line_bytes`` are cut and flagged ``truncated``. A time written without a UTC
+    offset (the error log, a ``%{...}t`` without ``%z``) is local time in ``timezone``
+    (an IANA name; None: this host's zone) and gets that zone's offset at that moment.
     """
 
     def __init__(
@@ -84,8 +87,10 @@ class LineParser:
         source: str = "localhost",
         type: str | None = None,  # the envelope's own word
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        timezone: str | _dt.tzinfo | None = None,
     ) -> None:
         self.spec = resolve_format(fmt)
+        self.zone = resolve_zone(timezone)
         self.format = build_format(self.spec)
         self.source = source
         self.type = type or self.spec.default_type
@@ -119,6 +124,8 @@ class LineParser:
                 return self._error(text, self.format.diagnose(text, start), truncated, read_time)
             try:
                 fields, when = self._convert(found.groups())
+                if when is not None and not has_offset(when):
+                    when = with_offset(when, self.zone)
             except (ValueError, OverflowError, OSError) as exc:  # a time that does not exist
                 return self._error(text, f"bad time: {exc}", truncated, read_time)
             return LogEntry(

@@ -193,8 +193,8 @@ def compile_time_format(fmt: str) -> tuple[str, tuple[str, ...]]:
 def assemble(parts: dict[str, str]) -> str | None:
     """Calendar parts gathered from one line -> ISO 8601 (None when there is no date).
 
-    An epoch gives UTC. Without an offset in the line the result has none either: Apache
-    wrote local time, and guessing the server's zone would be wrong half the year.
+    An epoch gives UTC. Without an offset in the line the result has none either (Apache
+    wrote local time): ``LineParser`` adds the offset of the zone it reads local times in.
     Raises ValueError for parts that are not a real time.
     """
     frac = parts.get("frac")

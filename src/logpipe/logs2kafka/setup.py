@@ -57,6 +57,7 @@ def make_parser(opts: dict[str, Any]) -> tuple[LineParser, str]:
         source=source,
         type=opts.get("type") or None,
         max_line_bytes=setting_value(opts, S.MAX_LINE_BYTES, falsy_is_unset=True),
+        timezone=opts.get("timezone") or None,
     )
     return parser, source
 

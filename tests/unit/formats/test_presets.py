@@ -121,10 +121,10 @@ def test_referer_and_agent_documentation_formats():
 
 
 def test_error_log_24_documentation_line():
-    entry = parse("error", DOC_ERROR)
+    entry = parse("error", DOC_ERROR, timezone="UTC")
     assert entry.parse_error is None
     assert entry.type == "www_error"
-    assert entry.datetime == "2011-09-09T10:42:29.902022"
+    assert entry.datetime == "2011-09-09T10:42:29.902022+00:00"
     assert entry.fields == {
         "module": "core",
         "level": "error",
@@ -138,8 +138,8 @@ def test_error_log_24_documentation_line():
 
 
 def test_error_log_22_documentation_line():
-    entry = parse("error", DOC_ERROR_22)
-    assert entry.datetime == "2000-10-11T14:32:52"
+    entry = parse("error", DOC_ERROR_22, timezone="UTC")
+    assert entry.datetime == "2000-10-11T14:32:52+00:00"
     assert entry.fields is not None
     assert entry.fields["level"] == "error"
     assert entry.fields["module"] is None
