@@ -4,7 +4,18 @@ Producer, consumer, tests and benchmarks all import this module, so the wire for
 cannot drift between the two daemons. The message is UTF-8 JSON encoded once::
 
     {"log": {"source": ..., "type": ..., "datetime": ..., "log": ...,
-             "fields": {...} | "parse_error": "...", "truncated": true?}}
+             "fields": {...} | "parse_error": "...", "truncated": true?, "id": "..."?}}
+
+``id`` names the line itself, not the message: ``<head>:<start>``, where ``start`` is the
+byte offset at which the line begins in its file (decimal) and ``head`` the hex digest of
+the file's first ``min(1024, end of the line)`` bytes. It is a function of the file's
+content alone (not of its inode, of when or how often the line was read, or of the
+Kafka record), so a line sent twice (a resend after a crash of logs2kafka, a copytruncate
+copy read again, ``ship`` of a rotated file already tailed, plain or gzip) carries the
+same ``id`` both times; kafka2cassandra's ``event`` mode derives ``log_id`` from it, which
+makes the two sends one row. A line ending inside the first KiB takes the digest of the
+bytes up to its own end, so its ``id`` does not change as the file grows. Messages without
+``id`` (older producers, ``logs2kafka parse``) stay valid.
 
 ``decode`` also reads the seed tutorial's older message (a JSON string holding the JSON
 envelope, with the raw line wrapped in single quotes and ``datetime`` as
@@ -14,6 +25,7 @@ envelope, with the raw line wrapped in single quotes and ``datetime`` as
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +37,10 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 JsonScalar = str | int | float | bool | None
 
+#: How a line's ``id`` is written: ``LINE_ID_TEMPLATE.format(head_digest, start_offset)``.
+LINE_ID_TEMPLATE = "{}:{}"
+_LINE_ID = re.compile(r"[0-9a-f]{8,64}:(0|[1-9][0-9]{0,18})")
+
 
 class EnvelopeError(ValueError):
     """A Kafka message that is not a log envelope; the message says what is wrong."""
@@ -35,7 +51,8 @@ class LogEntry:
     """One log line as both daemons see it.
 
     ``fields`` is set when the line parsed; ``parse_error`` (a short reason) when it
-    did not. ``truncated`` marks a line cut at ``--max-line-bytes``.
+    did not. ``truncated`` marks a line cut at ``--max-line-bytes``. ``line_id`` (the
+    message's ``id``) names the line by its file's content and its offset, when known.
     """
 
     source: str
@@ -45,6 +62,7 @@ class LogEntry:
     fields: dict[str, JsonScalar] | None = None
     parse_error: str | None = None
     truncated: bool = False
+    line_id: str | None = None
     #: True when decoded from the tutorial's twice-encoded form (not part of equality).
     legacy: bool = field(default=False, compare=False, repr=False)
 
@@ -62,6 +80,8 @@ class LogEntry:
             inner["fields"] = self.fields if self.fields is not None else {}
         if self.truncated:
             inner["truncated"] = True
+        if self.line_id is not None:
+            inner["id"] = self.line_id
         return {"log": inner}
 
 
@@ -121,6 +141,9 @@ def decode(value: bytes | None, max_bytes: int = MAX_MESSAGE_BYTES) -> LogEntry:
     truncated = inner.get("truncated", False)
     if not isinstance(truncated, bool):
         raise EnvelopeError(f"'log.truncated' is {type(truncated).__name__}, not a boolean")
+    line_id = inner.get("id")
+    if line_id is not None and not (isinstance(line_id, str) and _LINE_ID.fullmatch(line_id)):
+        raise EnvelopeError(f"'log.id' is not <hex digest>:<offset>: {line_id!r:.80}")
     if legacy and len(line) >= 2 and line[0] == "'" and line[-1] == "'":
         line = line[1:-1]
     return LogEntry(
@@ -131,8 +154,14 @@ def decode(value: bytes | None, max_bytes: int = MAX_MESSAGE_BYTES) -> LogEntry:
         fields=fields,
         parse_error=parse_error,
         truncated=truncated,
+        line_id=line_id,
         legacy=legacy,
     )
+
+
+def line_id_offset(line_id: str) -> int:
+    """The byte offset at which the line named by a (decoded, so valid) ``id`` begins."""
+    return int(line_id.rpartition(":")[2])
 
 
 _LEGACY_FORMAT = "%Y-%m-%d %H:%M"

@@ -8,7 +8,14 @@ import json
 import orjson
 import pytest
 
-from logpipe.envelope import EnvelopeError, LogEntry, decode, encode, parse_datetime
+from logpipe.envelope import (
+    EnvelopeError,
+    LogEntry,
+    decode,
+    encode,
+    line_id_offset,
+    parse_datetime,
+)
 
 ENTRY = LogEntry(
     source="www2",
@@ -112,3 +119,25 @@ def test_too_large_is_refused_before_parsing():
 
 def test_envelope_error_is_a_value_error():
     assert issubclass(EnvelopeError, ValueError)
+
+
+def test_the_line_id_round_trips_last_in_the_envelope():
+    entry = LogEntry("s", "t", "d", "x", fields={}, truncated=True, line_id="0123abcd4567ef89:1024")
+    value = encode(entry)
+    doc = json.loads(value)["log"]
+    assert list(doc) == ["source", "type", "datetime", "log", "fields", "truncated", "id"]
+    assert doc["id"] == "0123abcd4567ef89:1024"
+    assert decode(value) == entry
+    assert line_id_offset(decode(value).line_id) == 1024
+
+
+def test_an_envelope_without_id_is_still_read():
+    assert "id" not in json.loads(encode(ENTRY))["log"]
+    assert decode(encode(ENTRY)).line_id is None
+
+
+@pytest.mark.parametrize("bad", [42, "", "abc", "0123456789abcdef", "0123456789abcdef:-1", "zz:1"])
+def test_a_malformed_id_is_refused(bad):
+    doc = {"log": {"source": "s", "type": "t", "datetime": "d", "log": "x", "id": bad}}
+    with pytest.raises(EnvelopeError, match=r"log\.id"):
+        decode(orjson.dumps(doc))

@@ -17,7 +17,7 @@ from __future__ import annotations
 from logpipe.cassandra.errors import StoreSetupError, is_rejection
 from logpipe.cassandra.schema import Replication, schema_statements, schema_text
 from logpipe.cassandra.store import Store
-from logpipe.cassandra.timeuuid import event_timeuuid, timeuuid_datetime
+from logpipe.cassandra.timeuuid import event_timeuuid, line_timeuuid, timeuuid_datetime
 from logpipe.cassandra.writer import Row, RowWriter
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "StoreSetupError",
     "event_timeuuid",
     "is_rejection",
+    "line_timeuuid",
     "schema_statements",
     "schema_text",
     "timeuuid_datetime",

@@ -1,7 +1,10 @@
-"""The ``log_id`` of an ``event``-mode row: a version-1 UUID derived from the record itself.
+"""The ``log_id`` of an ``event``-mode row: a version-1 UUID derived from the line itself.
 
-Kept apart from the driver code: it is pure arithmetic on times and Kafka coordinates,
-so a replay of a record can be checked to give the same ``log_id`` without a node.
+Two derivations, both pure functions of what the message says: ``line_timeuuid`` from the
+line's ``id`` (its file's content and offset: a line sent twice is one row), and, for
+messages without an ``id`` (older producers), ``event_timeuuid`` from the Kafka record
+(a replay of one record is one row). Kept apart from the driver code: it is arithmetic
+on times and names, so both can be checked without a node.
 """
 
 from __future__ import annotations
@@ -28,13 +31,31 @@ def event_timeuuid(when: datetime, topic: str, partition: int, offset: int) -> u
       offset), so distinct records cannot meet on the same UUID in practice while a
       replay of the same record yields the same UUID and overwrites its own row.
     """
+    return _timeuuid(when, offset, f"{topic}\x00{partition}\x00{offset}")
+
+
+def line_timeuuid(when: datetime, source: str, line_id: str, line_offset: int) -> uuid.UUID:
+    """A version-1 UUID that is a pure function of the request time and the line's ``id``.
+
+    * Time: the request time truncated to the second, as for ``event_timeuuid``.
+    * Sub-second 100-ns units: ``line_offset mod 10**7`` (the byte offset at which the
+      line begins in its file), so one file's lines within one second sort in file order.
+    * clock_seq and node: from a BLAKE2b hash of (source, line_id), so the same line sent
+      twice, in whatever Kafka records, yields the same UUID and overwrites its own row.
+    """
+    return _timeuuid(when, line_offset, f"{source}\x00{line_id}")
+
+
+def _timeuuid(when: datetime, order: int, name: str) -> uuid.UUID:
+    """The UUID of the second of ``when``, sub-second units ``order mod 10**7``, and
+    clock_seq and node hashed from ``name``."""
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     seconds = int(when.timestamp() // 1)
-    ticks = (seconds * _SUBSECOND_UNITS + offset % _SUBSECOND_UNITS + _UUID_EPOCH_OFFSET) & (
+    ticks = (seconds * _SUBSECOND_UNITS + order % _SUBSECOND_UNITS + _UUID_EPOCH_OFFSET) & (
         (1 << 60) - 1
     )
-    digest = hashlib.blake2b(f"{topic}\x00{partition}\x00{offset}".encode(), digest_size=8).digest()
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
     bits = int.from_bytes(digest, "big")
     clock_seq = bits & 0x3FFF
     node = (bits >> 14) & 0xFFFFFFFFFFFF

@@ -1,7 +1,8 @@
 """Kafka records into rows, and rows into write requests: pure, no I/O.
 
 ``build_row`` decodes one envelope into the row Cassandra stores (in ``event`` mode with
-the inputs of its ``log_id``: the request time and the record's place in Kafka), or
+the inputs of its ``log_id``: the request time and the line's ``id``, or for an envelope
+without one the record's place in Kafka), or
 raises ``Unstorable`` with the reason the record goes to the dead-letter topic.
 ``batches`` groups rows by partition key (``(log_source, log_type)``) and cuts each group
 into requests by row count and by bytes of lines.
@@ -12,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from logpipe.cassandra import Row, event_timeuuid
-from logpipe.envelope import EnvelopeError, decode, parse_datetime
+from logpipe.cassandra import Row, event_timeuuid, line_timeuuid
+from logpipe.envelope import EnvelopeError, decode, line_id_offset, parse_datetime
 from logpipe.kafka import ConsumedRecord
 
 #: A batch also ends at this many bytes of lines: a few dozen long lines (up to 256 KiB
@@ -51,8 +52,11 @@ class Unstorable(Exception):
 def build_row(record: ConsumedRecord, log_id_mode: str) -> Row:
     """The row of one record; in ``event`` mode with its log_id and write timestamp.
 
+    ``log_id`` comes from the line's ``id`` when the envelope has one (the same line sent
+    again in another record is the same row), else from (topic, partition, offset).
     The write timestamp is the Kafka record's (its replay overwrites with the same
-    timestamp), or the request time when the broker gave none.
+    timestamp; a later record of the same line, holding the same line, wins), or the
+    request time when the broker gave none.
     """
     try:
         entry = decode(record.value)
@@ -64,7 +68,12 @@ def build_row(record: ConsumedRecord, log_id_mode: str) -> Row:
             when = parse_datetime(entry.datetime)
         except ValueError as exc:
             raise Unstorable("datetime", f"log.datetime not a time: {exc}") from None
-        row.log_id = event_timeuuid(when, record.topic, record.partition, record.offset)
+        line_id = entry.line_id
+        row.log_id = (
+            line_timeuuid(when, entry.source, line_id, line_id_offset(line_id))
+            if line_id is not None
+            else event_timeuuid(when, record.topic, record.partition, record.offset)
+        )
         row.timestamp_us = (
             record.timestamp_ms * 1000
             if record.timestamp_ms >= 0

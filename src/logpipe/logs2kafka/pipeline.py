@@ -58,8 +58,8 @@ class PipelineSettings:
     shutdown_timeout: float = S.SHUTDOWN_TIMEOUT.default
 
 
-#: A line on its way: raw bytes, cut at max_line_bytes?, the caller's token.
-_Record = tuple[bytes, bool, Any]
+#: A line on its way: raw bytes, cut at max_line_bytes?, the caller's token, its id.
+_Record = tuple[bytes, bool, Any, str | None]
 
 
 class Pipeline:
@@ -105,17 +105,22 @@ class Pipeline:
             return 0
         return self._settings.max_pending - self.pending
 
-    def submit(self, data: bytes, truncated: bool, token: Any) -> None:
-        """Parse, encode and produce one line; ``token`` comes back through ``on_acked``."""
+    def submit(self, data: bytes, truncated: bool, token: Any, line_id: str | None = None) -> None:
+        """Parse, encode and produce one line; ``token`` comes back through ``on_acked``.
+
+        ``line_id`` (the envelope's ``id``, see ``logs2kafka.line_ids``) goes with the line
+        each time it is sent, so a line sent twice is stored once.
+        """
         self.read += 1
         if self.pending == 0:
             self._last_progress = time.monotonic()
         self.pending += 1
-        record = (data, truncated, token)
+        record = (data, truncated, token, line_id)
         if self._retry:  # keep the order behind lines waiting to be sent again
             self._retry.append(record)
             return
         entry = self._parse(data, truncated)
+        entry.line_id = line_id
         if entry.parse_error is not None:
             self.parse_errors += 1
         if not self._produce(encode(entry), record):
@@ -177,6 +182,7 @@ class Pipeline:
         while retry:
             record = retry[0]
             entry = self._parse(record[0], record[1])
+            entry.line_id = record[3]
             if not self._produce(encode(entry), record):
                 return
             retry.popleft()

@@ -18,9 +18,9 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-from logpipe.formats.lines import read_lines
 from logpipe.kafka import KafkaAccessDenied, Producer
 from logpipe.logs2kafka.health import KafkaHealth, connect
+from logpipe.logs2kafka.line_ids import read_lines_with_ids
 from logpipe.logs2kafka.metrics import Metrics
 from logpipe.logs2kafka.pipeline import Parser, Pipeline, PipelineSettings
 from logpipe.logs2kafka.setup import SetupError, pipeline_settings, shipping_parts
@@ -179,7 +179,7 @@ def _ship(
     done_before = 0
     try:
         for src in sources:
-            lines = read_lines(src.stream, max_line_bytes)
+            lines = read_lines_with_ids(src.stream, max_line_bytes)
             submit = pipeline.submit
             exhausted = False
             while not exhausted and not stop.event.is_set():
@@ -190,8 +190,8 @@ def _ship(
                     continue
                 want = min(room, settings.chunk)
                 got = 0
-                for data, truncated in islice(lines, want):
-                    submit(data, truncated, None)
+                for data, truncated, line_id in islice(lines, want):
+                    submit(data, truncated, None, line_id)
                     got += 1
                 exhausted = got < want
                 pipeline.pump()

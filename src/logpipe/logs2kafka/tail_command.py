@@ -110,7 +110,7 @@ class Forwarder:
                     got = len(lines)
                     submit = pipeline.submit
                     for line in lines:
-                        submit(line.data, line.truncated, line)
+                        submit(line.data, line.truncated, line, line.line_id)
                 now = time.monotonic()
                 if now >= next_metrics:
                     pipeline.publish_metrics()

@@ -1,4 +1,5 @@
-"""event-mode log_id: deterministic, request time to the second, distinct per record."""
+"""event-mode log_id: deterministic, request time to the second, distinct per record or
+per line (from the envelope's id)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from logpipe.cassandra import event_timeuuid, timeuuid_datetime
+from logpipe.cassandra import event_timeuuid, line_timeuuid, timeuuid_datetime
 
 WHEN = datetime(2018, 8, 8, 17, 44, 40, tzinfo=UTC)
 
@@ -67,3 +68,26 @@ def test_time_truncates_to_the_second_for_any_record(seconds, partition, offset)
     value = event_timeuuid(when, "www_logs", partition, offset)
     assert value.version == 1
     assert timeuuid_datetime(value).replace(microsecond=0) == when
+
+
+LINE_ID = "0123456789abcdef:4242"
+
+
+def test_a_line_id_gives_one_uuid_whatever_record_carries_it():
+    value = line_timeuuid(WHEN, "www1", LINE_ID, 4242)
+    assert value == line_timeuuid(WHEN, "www1", LINE_ID, 4242)
+    assert value.version == 1 and value.variant == uuid.RFC_4122
+    held = timeuuid_datetime(value)
+    assert held.replace(microsecond=0) == WHEN
+    assert held - WHEN == timedelta(microseconds=424)  # offset 4242 in 100-ns units
+
+
+def test_line_uuids_differ_by_line_and_by_source():
+    one = line_timeuuid(WHEN, "www1", LINE_ID, 4242)
+    assert line_timeuuid(WHEN, "www2", LINE_ID, 4242) != one
+    assert line_timeuuid(WHEN, "www1", "fedcba9876543210:4242", 4242) != one
+
+
+def test_lines_of_one_file_within_a_second_sort_in_file_order():
+    values = [line_timeuuid(WHEN, "www1", f"0123456789abcdef:{o}", o) for o in (0, 90, 181, 5000)]
+    assert sorted(values, key=lambda v: v.time) == values

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from logpipe.cassandra import event_timeuuid
+from logpipe.cassandra import event_timeuuid, line_timeuuid
 from logpipe.envelope import LogEntry, encode, parse_datetime
 from logpipe.kafka import ConsumedRecord
 from logpipe.kafka2cassandra.rows import Unstorable, build_row
@@ -58,3 +58,21 @@ def test_a_time_that_is_not_a_time_matters_in_event_mode_only():
         build_row(record(value), "event")
     assert caught.value.error == "datetime"
     assert caught.value.reason.startswith("log.datetime not a time")
+
+
+def test_event_mode_derives_log_id_from_the_line_id_when_the_envelope_has_one():
+    entry = LogEntry("www1", "www_access", WHEN, "GET / 200", {}, line_id="0123456789abcdef:42")
+    first = build_row(record(encode(entry), offset=7, timestamp_ms=1_000), "event")
+    again = build_row(record(encode(entry), offset=9000, timestamp_ms=2_000), "event")
+    assert first.log_id == again.log_id  # the line sent twice: one row
+    assert first.log_id == line_timeuuid(parse_datetime(WHEN), "www1", "0123456789abcdef:42", 42)
+    assert (first.timestamp_us, again.timestamp_us) == (1_000_000, 2_000_000)  # later wins
+    other = LogEntry("www1", "www_access", WHEN, "GET / 200", {}, line_id="0123456789abcdef:60")
+    assert build_row(record(encode(other)), "event").log_id != first.log_id
+
+
+def test_an_envelope_without_line_id_keeps_the_kafka_derivation():
+    assert (
+        build_row(record(envelope(), offset=8), "event").log_id
+        != build_row(record(envelope(), offset=7), "event").log_id
+    )

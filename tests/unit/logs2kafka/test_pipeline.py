@@ -146,3 +146,16 @@ def test_parse_errors_counted_and_metrics_published():
     assert registry.get_sample_value("logs2kafka_lines_shipped_total") == 2
     assert registry.get_sample_value("logs2kafka_lines_read_total") == 2
     assert registry.get_sample_value("logs2kafka_pending_lines") == 0
+
+
+def test_the_line_id_goes_with_the_line_each_time_it_is_sent(monkeypatch):
+    pipeline, producer, _acked, _ = make()
+    pipeline.submit(b"a", False, "a", "0123456789abcdef:0")
+    pipeline.submit(b"b", False, "b")  # ship of a stream without ids, or an older caller
+    first = [decode(value) for value, _ in producer.sent]
+    producer.complete(error=RuntimeError("broker gone"))
+    pipeline.pump()
+    monkeypatch.setattr(pipeline, "_next_retry", 0.0)
+    pipeline.pump()  # re-sends
+    again = [decode(value) for value, _ in producer.sent]
+    assert [e.line_id for e in first] == [e.line_id for e in again] == ["0123456789abcdef:0", None]

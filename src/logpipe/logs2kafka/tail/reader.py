@@ -19,7 +19,8 @@ import os
 from dataclasses import dataclass
 from itertools import repeat
 
-from logpipe.formats.lines import Batch, LineSplitter
+from logpipe.formats.lines import LineSplitter
+from logpipe.logs2kafka.line_ids import IdBatch, LineIds
 from logpipe.logs2kafka.tail.identity import (
     FINGERPRINT_BYTES,
     TAIL_BYTES,
@@ -34,7 +35,8 @@ class Line:
 
     ``data`` is the line without its ``\\n`` (a ``\\r`` before it is kept: the parser
     strips it); ``end_offset`` is the byte offset just after the newline, the position to
-    acknowledge once the line is delivered.
+    acknowledge once the line is delivered; ``line_id`` names the line by its file's
+    content and its start offset (the envelope's ``id``, see ``logs2kafka.line_ids``).
     """
 
     data: bytes
@@ -42,6 +44,7 @@ class Line:
     file_id: str
     path: str
     end_offset: int
+    line_id: str | None = None
 
 
 class FileReader:
@@ -80,6 +83,7 @@ class FileReader:
             before=bytes_before(fd, offset),
             discard_first_line=discard_first_line,
         )
+        self.ids = LineIds(fd)
         self.current = True  # still found under one of the followed paths
         self.copy_of: str | None = None  # held unread: maybe the copy of this file_id
         self.copy_until = 0.0  # ... until then (monotonic)
@@ -166,7 +170,7 @@ class FileReader:
         while True:
             room = limit - len(out)
             if room > 0:
-                self._hand_out(lines.take(room), out)
+                self._hand_out(self.ids.take(lines, room), out)
             if len(out) >= limit:
                 return
             start = lines.end
@@ -178,25 +182,26 @@ class FileReader:
                     # size): do not call that backlog again until the size changes.
                     self._dry_size = self.size
                 return
-            lines.feed(chunk)
+            self.ids.feed(lines, chunk)
             self.last_data = now
             if lines.end > self.size:
                 self.size = lines.end
 
-    def _hand_out(self, batch: Batch, out: list[Line]) -> None:
+    def _hand_out(self, batch: IdBatch, out: list[Line]) -> None:
         if batch.data:
             file_id, path = repeat(self.file_id), repeat(self.path)
-            out.extend(map(Line, batch.data, batch.truncated, file_id, path, batch.ends))
+            out.extend(map(Line, batch.data, batch.truncated, file_id, path, batch.ends, batch.ids))
 
     def flush_partial(self, out: list[Line]) -> None:
         """Hand out the unfinished last line as it is (the file will not complete it)."""
-        self._hand_out(self.lines.finish(), out)
+        self._hand_out(self.ids.finish(self.lines), out)
 
     def restart(self, file_id: str, fingerprint: Fingerprint) -> None:
         """Follow the file again from offset 0 under a new identity (its content changed)."""
         self.file_id = file_id
         self.fp = fingerprint
         self.lines.reset(0)
+        self.ids.reset()
         self.at_eof = False
         self._checked_size = -1
         self._dry_size = -1
@@ -206,11 +211,13 @@ class FileReader:
         self.restart(file_id, self.fp)
         self.copy_of = None
         self.lines.reset(offset, bytes_before(self.fd, offset))
+        self.ids.reset()
 
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+            self.ids.fd = -1
 
 
 @dataclass(frozen=True, slots=True)
