@@ -9,23 +9,28 @@ driver's types never leak out. Its modules:
 * ``schema``: keyspace names, replication and the packaged ``schema.cql``,
 * ``writer``: ``Row`` and ``RowWriter``, inserts with a bounded number in flight,
 * ``timeuuid``: the ``log_id`` of an ``event``-mode row,
-* ``queries``: the CQL of ``kafka2cassandra query``, its time arguments and output.
+* ``queries``: the CQL of ``kafka2cassandra query``, its time arguments and output,
+* ``surface``: what logpipe uses of the driver beyond its documented API, checked at start-up.
 """
 
 from __future__ import annotations
 
-from logpipe.cassandra.errors import StoreSetupError, is_rejection
+from logpipe.cassandra.errors import Fault, StoreSetupError, classify, is_rejection
 from logpipe.cassandra.schema import Replication, schema_statements, schema_text
 from logpipe.cassandra.store import Store
+from logpipe.cassandra.surface import check_cassandra_driver
 from logpipe.cassandra.timeuuid import event_timeuuid, line_timeuuid, timeuuid_datetime
 from logpipe.cassandra.writer import Row, RowWriter
 
 __all__ = [
+    "Fault",
     "Replication",
     "Row",
     "RowWriter",
     "Store",
     "StoreSetupError",
+    "check_cassandra_driver",
+    "classify",
     "event_timeuuid",
     "is_rejection",
     "line_timeuuid",

@@ -27,6 +27,9 @@ class PollerConfig:
     keyspace: str = settings.KEYSPACE.default
     log_id_mode: str = settings.LOG_ID.default
     dlq_topic: str = settings.DLQ_TOPIC.default
+    #: Replication of the dead-letter topic when the poller creates it (None: the broker's
+    #: default.replication.factor).
+    dlq_replication_factor: int | None = settings.DLQ_REPLICATION_FACTOR.default
     consistency: str = settings.CONSISTENCY.default
     max_in_flight: int = settings.MAX_WRITES_IN_FLIGHT.default
     #: Rows of one partition key per unlogged batch (1: one insert per row).

@@ -2,16 +2,21 @@
 
 A record goes aside when it can never be stored (not an envelope, a time that is not a
 time, a row Cassandra refuses). Its offset counts as done only once the dead-letter
-topic acknowledged it, so a record is never dropped silently.
+topic acknowledged it, so a record is never dropped silently. A dead letter the topic
+does not take holds up its own partition only: that partition is paused (``held``)
+while the letter is retried with backoff; the others flow on.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import queue
 from collections.abc import Callable
 
-from logpipe.kafka import ConsumedRecord, DeadLetterProducer
+from logpipe import retry
+from logpipe.kafka import ConsumedRecord, DeadLetterProducer, Partition
+from logpipe.kafka.dead_letter import ORIGINAL_SIZE
 from logpipe.kafka2cassandra.metrics import PollerMetrics
 from logpipe.kafka2cassandra.rows import Item
 from logpipe.observability import StateLog, get_logger
@@ -24,6 +29,8 @@ DLQ_REASON = "logpipe.error.reason"
 DLQ_TOPIC = "logpipe.source.topic"
 DLQ_PARTITION = "logpipe.source.partition"
 DLQ_OFFSET = "logpipe.source.offset"
+#: On a dead letter cut to fit its topic: the original value's length in bytes.
+DLQ_ORIGINAL_SIZE = ORIGINAL_SIZE
 #: Longest reason kept (in a header, and in a log line's ``error``).
 MAX_REASON = 2000
 
@@ -44,16 +51,18 @@ def dead_letter_headers(record: ConsumedRecord, error: str, reason: str) -> list
 
 #: Called with a dead-lettered item once the topic acknowledged it (a Kafka client thread).
 Stored = Callable[[Item], None]
-#: Called with the item, error, reason and the send's exception when it failed.
-Failed = Callable[[Item, str, str, BaseException], None]
+#: Whether the poller still owns a partition (a letter of a revoked one is not retried).
+Owns = Callable[[Partition], bool]
 
 
 class DeadLetters:
-    """Sends records to the dead-letter topic and reports each outcome.
+    """Sends records to the dead-letter topic and retries the ones it did not take.
 
-    ``send`` runs on the poll thread; the outcome arrives on the producer's thread and is
-    handed to ``stored`` or ``failed`` (which must be quick: the caller retries a failed
-    send on its own thread, and calls ``failing`` there to log the outage once).
+    ``send`` runs on the poll thread; the outcome arrives on the producer's threads: a
+    success is handed to ``stored``, a failure is queued for the poll thread, which on
+    its next ``turn`` holds the letter's partition (``held``) and sends the letter again
+    once ``backoff`` allows. A partition stays held until all its failed letters are
+    acknowledged. The outage is logged once when it starts and once when it ends.
     """
 
     def __init__(
@@ -62,14 +71,32 @@ class DeadLetters:
         topic: str,
         metrics: PollerMetrics,
         stored: Stored,
-        failed: Failed,
+        backoff: retry.Backoff | None = None,
+        owns: Owns = lambda _tp: True,
     ) -> None:
         self.topic = topic
         self._producer = producer
         self._metrics = metrics
         self._stored = stored
-        self._failed = failed
+        self._backoff = backoff or retry.Backoff()
+        self._owns = owns
         self._state = StateLog(log, "ok")
+        #: Outcomes for the poll thread: (item, error, reason, exception or None).
+        self._events: queue.SimpleQueue[tuple[Item, str, str, BaseException | None]] = (
+            queue.SimpleQueue()
+        )
+        #: Letters that failed and are not yet acknowledged, by id(item).
+        self._failing: dict[int, tuple[Item, str, str]] = {}
+        self._retry_at: float | None = None
+
+    @property
+    def held(self) -> set[Partition]:
+        """The partitions with a dead letter the topic has not taken yet (poll thread)."""
+        return {item.record.tp for item, _, _ in self._failing.values()}
+
+    @property
+    def failing(self) -> bool:
+        return bool(self._failing)
 
     def send(self, item: Item, error: str, reason: str) -> None:
         record = item.record
@@ -81,21 +108,49 @@ class DeadLetters:
             functools.partial(self._on_sent, item, error, reason),
         )
 
-    def failing(self, exc: BaseException) -> None:
-        """A send failed and will be retried (logged once per outage)."""
+    def turn(self, now: float) -> None:
+        """Take in the outcomes since the last turn, and resend the failed letters when
+        their backoff is over (poll thread)."""
+        while True:
+            try:
+                item, error, reason, exc = self._events.get_nowait()
+            except queue.Empty:
+                break
+            if exc is None:
+                self._failing.pop(id(item), None)
+            else:
+                self._failed(item, error, reason, exc, now)
+        if not self._failing and self._state.state != "ok":
+            self._backoff.reset()
+            self._retry_at = None
+            self._state.set("ok", "dead-letter topic writable again; partitions resumed")
+        if self._retry_at is not None and now >= self._retry_at:
+            self._retry_at = None
+            for key, (item, error, reason) in list(self._failing.items()):
+                if self._owns(item.record.tp):
+                    self.send(item, error, reason)
+                else:  # revoked meanwhile: its new owner reads it again
+                    del self._failing[key]
+        self._metrics.dead_letter_held.set(len(self.held))
+
+    def _failed(self, item: Item, error: str, reason: str, exc: BaseException, now: float) -> None:
+        self._metrics.dead_letter_failures.inc()
+        self._failing[id(item)] = (item, error, reason)
+        if self._retry_at is None:
+            self._retry_at = now + self._backoff.next()
         self._state.set(
             "failing",
-            "dead-letter topic not writable; retrying",
+            "dead-letter topic not writable; the partitions of its letters paused, retrying",
             logging.WARNING,
-            error=str(exc)[:MAX_REASON],
+            error=f"{type(exc).__name__}: {exc}"[:MAX_REASON],
             dlq_topic=self.topic,
+            partitions=sorted(self.held),
         )
 
     def _on_sent(self, item: Item, error: str, reason: str, exc: BaseException | None) -> None:
         if exc is not None:
-            self._failed(item, error, reason, exc)
+            self._events.put((item, error, reason, exc))
             return
-        self._state.set("ok", "dead-letter topic writable again")
         self._metrics.dead_lettered.labels(error).inc()
         record = item.record
         log.warning(
@@ -110,3 +165,5 @@ class DeadLetters:
             },
         )
         self._stored(item)
+        if id(item) in self._failing:
+            self._events.put((item, error, reason, None))

@@ -3,10 +3,13 @@
 The poll thread hands records in (``ingest``): their offsets are tracked, their rows
 built (``rows``) and written in batches. Completions come back on the driver's and the
 Kafka client's threads and mark offsets done in the ``OffsetTracker``; failures are
-queued for the poll thread, which deals with them on its next turn (``turn``): a batch
-Cassandra refuses is written row by row to find the refused row, which is dead-lettered;
-any other failure is retried with backoff, and consumption stays paused (``backlogged``)
-until the retries are sent.
+queued for the poll thread, which deals with them on its next turn (``turn``), by the
+``Fault`` the error is: a batch Cassandra refuses (``ROW``) is written row by row to find
+the refused row, which is dead-lettered; an outage (``RETRY``) or a table gone
+(``STREAM``, logged as an error: nothing is dead-lettered, nothing committed past) is
+retried with backoff, and consumption of every partition stays paused (``backlogged``)
+until the retries are sent. A dead letter the topic does not take pauses only its own
+partition (``held``).
 """
 
 from __future__ import annotations
@@ -16,9 +19,8 @@ import logging
 import queue
 import time
 from collections.abc import Callable
-from typing import Any
 
-from logpipe.cassandra import RowWriter, is_rejection
+from logpipe.cassandra import Fault, RowWriter, classify
 from logpipe.kafka import ConsumedRecord, DeadLetterProducer, Partition
 from logpipe.kafka2cassandra.config import PollerConfig
 from logpipe.kafka2cassandra.dead_letter import MAX_REASON, DeadLetters
@@ -57,11 +59,12 @@ class Delivery:
             config.dlq_topic,
             metrics,
             self._ack_one,
-            self._dead_letter_failed,
+            config.backoff(),
+            self.tracker.owns,
         )
         #: Failures reported by other threads, for the poll thread.
-        self._events: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        self._retry: list[tuple[Any, ...]] = []
+        self._events: queue.SimpleQueue[tuple[Chunk, BaseException]] = queue.SimpleQueue()
+        self._retry: list[Chunk] = []
         self._retry_at: float | None = None
         self._backoff = config.backoff()
         self._last_failure = 0.0
@@ -71,7 +74,13 @@ class Delivery:
 
     @property
     def cassandra_failing(self) -> bool:
-        return self._cassandra_state.state == "failing"
+        """Writes fail: Cassandra is out, or the table is gone."""
+        return self._cassandra_state.state in ("failing", "schema missing")
+
+    @property
+    def held(self) -> set[Partition]:
+        """Partitions to pause while the others flow: a dead letter of theirs failed."""
+        return self._dead_letters.held
 
     @property
     def backlogged(self) -> bool:
@@ -114,6 +123,7 @@ class Delivery:
         """Deal with failures reported since the last turn, send retries that are due,
         and notice when Cassandra accepts writes again."""
         self._handle_events()
+        self._dead_letters.turn(now)
         self._maybe_retry(now)
         self._check_recovery()
 
@@ -146,71 +156,68 @@ class Delivery:
             self.metrics.written.inc(len(chunk))
             self._ack(chunk)
         else:
-            self._events.put(("write", chunk, exc))
-
-    def _dead_letter_failed(self, item: Item, error: str, reason: str, exc: BaseException) -> None:
-        self._events.put(("dlq", item, error, reason, exc))
+            self._events.put((chunk, exc))
 
     # -- failures (poll thread) -----------------------------------------------------
 
     def _handle_events(self) -> None:
         while True:
             try:
-                event = self._events.get_nowait()
+                chunk, exc = self._events.get_nowait()
             except queue.Empty:
                 return
-            if event[0] == "write":
-                self._write_failed(event[1], event[2])
-            else:
-                _, item, error, reason, exc = event
-                self._schedule_retry(("dlq", item, error, reason))
-                self._dead_letters.failing(exc)
+            self._write_failed(chunk, exc)
 
     def _write_failed(self, chunk: Chunk, exc: BaseException) -> None:
-        if is_rejection(exc):
+        fault = classify(exc)
+        error = f"{type(exc).__name__}: {exc}"
+        if fault is Fault.ROW:
             if len(chunk) > 1:
                 # Find which row Cassandra refuses: write them one by one.
                 for item in chunk:
                     self._submit((item,))
             else:
-                self._dead_letters.send(chunk[0], "cassandra", f"{type(exc).__name__}: {exc}")
+                self._dead_letters.send(chunk[0], "cassandra", error)
             return
         self._last_failure = time.monotonic()
         self.metrics.cassandra_up.set(0)
-        self._cassandra_state.set(
-            "failing",
-            "Cassandra writes failing; consumption paused, retrying with backoff",
-            logging.WARNING,
-            error=f"{type(exc).__name__}: {exc}"[:MAX_REASON],
-        )
-        self._schedule_retry(("write", chunk))
-
-    def _schedule_retry(self, task: tuple[Any, ...]) -> None:
-        self._retry.append(task)
+        if fault is Fault.STREAM:
+            self.metrics.schema_missing.set(1)
+            self._cassandra_state.set(
+                "schema missing",
+                f"the table {self.config.keyspace}.logs cannot be written: it or its keyspace "
+                "does not exist; consumption paused, nothing dead-lettered, writing again "
+                "until it is back (`kafka2cassandra schema` creates it)",
+                logging.ERROR,
+                error=error[:MAX_REASON],
+            )
+        else:
+            self._cassandra_state.set(
+                "failing",
+                "Cassandra writes failing; consumption paused, retrying with backoff",
+                logging.WARNING,
+                error=error[:MAX_REASON],
+            )
+        self._retry.append(chunk)
         if self._retry_at is None:
             self._retry_at = time.monotonic() + self._backoff.next()
 
     def _maybe_retry(self, now: float) -> None:
         if self._retry_at is None or now < self._retry_at:
             return
-        tasks, self._retry, self._retry_at = self._retry, [], None
-        for task in tasks:
-            if task[0] == "write":
-                chunk = [i for i in task[1] if self._still_assigned(i)]
-                if chunk:
-                    self.metrics.write_retries.inc()
-                    self._submit(chunk)
-            elif self._still_assigned(task[1]):
-                self._dead_letters.send(task[1], task[2], task[3])
-
-    def _still_assigned(self, item: Item) -> bool:
-        # A record of a partition revoked meanwhile belongs to its new owner now.
-        return self.tracker.owns(item.record.tp)
+        chunks, self._retry, self._retry_at = self._retry, [], None
+        for chunk in chunks:
+            # A record of a partition revoked meanwhile belongs to its new owner now.
+            kept = [item for item in chunk if self.tracker.owns(item.record.tp)]
+            if kept:
+                self.metrics.write_retries.inc()
+                self._submit(kept)
 
     def _check_recovery(self) -> None:
-        if self._cassandra_state.state != "failing":
+        if not self.cassandra_failing:
             return
         if self._writer.last_success > self._last_failure:
             self._backoff.reset()
             self.metrics.cassandra_up.set(1)
+            self.metrics.schema_missing.set(0)
             self._cassandra_state.set("ok", "Cassandra writes succeeding again; resuming")

@@ -42,4 +42,23 @@ class PollerMetrics:
         self.cassandra_up = Gauge(
             "kafka2cassandra_cassandra_writable", "1 while Cassandra accepts writes.", registry=r
         )
-        self.paused = Gauge("kafka2cassandra_paused", "1 while consumption is paused.", registry=r)
+        self.paused = Gauge(
+            "kafka2cassandra_paused",
+            "1 while consumption of every partition is paused.",
+            registry=r,
+        )
+        self.schema_missing = Gauge(
+            "kafka2cassandra_schema_missing",
+            "1 while writes fail because the table or keyspace does not exist (all paused).",
+            registry=r,
+        )
+        self.dead_letter_failures = Counter(
+            "kafka2cassandra_dead_letter_failures",
+            "Dead letters the dead-letter topic did not take (each is retried).",
+            registry=r,
+        )
+        self.dead_letter_held = Gauge(
+            "kafka2cassandra_dead_letter_held_partitions",
+            "Partitions paused because a dead letter of theirs is not yet in the topic.",
+            registry=r,
+        )

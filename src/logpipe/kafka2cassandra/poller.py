@@ -7,7 +7,8 @@ partition's offset only up to the last record before which every record is store
 dead-lettered. A slow or absent Cassandra never blocks the loop: the partitions are
 paused (``poll`` keeps the group membership alive and returns nothing), failed writes
 are retried with exponential backoff and jitter, and consumption resumes once writes
-succeed again.
+succeed again. A dead letter the dead-letter topic does not take pauses only the
+partition it came from.
 """
 
 from __future__ import annotations
@@ -158,7 +159,13 @@ class Poller:
     def _open_consumer(self) -> LogConsumer:
         try:
             with access_checked(self.kafka_conn):
-                create_topic(self.kafka_conn, self.config.dlq_topic, partitions=1, timeout=10.0)
+                create_topic(
+                    self.kafka_conn,
+                    self.config.dlq_topic,
+                    partitions=1,
+                    replication_factor=self.config.dlq_replication_factor,
+                    timeout=10.0,
+                )
         except KafkaAccessDenied:
             raise
         except Exception as exc:  # the topic may exist, or the user may not create topics
@@ -263,17 +270,20 @@ class Poller:
         return self._stop_at + allowed - min(5.0, allowed / 4)
 
     def _flow_control(self, consumer: LogConsumer, delivery: Delivery) -> bool:
-        """Pause every assigned partition while writes cannot keep up or are failing."""
+        """Pause every assigned partition while writes cannot keep up or are failing, and
+        only the held ones (a dead letter of theirs failed) otherwise. True if all paused."""
         pause = self.stopping or delivery.backlogged
         assigned = consumer.assignment()
+        wanted = assigned if pause else delivery.held & assigned
+        paused = consumer.paused()
+        consumer.pause(sorted(wanted - paused))
+        consumer.resume(sorted((paused - wanted) & assigned))
         if pause:
-            consumer.pause(sorted(assigned - consumer.paused()))
             if not self.stopping:
                 self._flow_state.set("paused", "consumption paused", logging.DEBUG)
+        elif wanted:
+            self._flow_state.set("held", "consumption of some partitions paused", logging.DEBUG)
         else:
-            paused = consumer.paused()
-            if paused:
-                consumer.resume(sorted(paused))
             self._flow_state.set("running", "consumption resumed", logging.DEBUG)
         self.metrics.paused.set(1 if pause else 0)
         return pause

@@ -63,13 +63,13 @@ def test_poison_record_is_dead_lettered_and_committed_past():
 
 
 def test_long_reasons_are_cut_and_the_letter_counted_once_acknowledged():
-    producer, stored, failed = RecordingDeadLetters(), [], []
+    producer, stored = RecordingDeadLetters(), []
     metrics = PollerMetrics()
-    dead_letters = DeadLetters(producer, "t.dlq", metrics, stored.append, failed.append)
+    dead_letters = DeadLetters(producer, "t.dlq", metrics, stored.append)
     item = Item(good(0), 1)
     dead_letters.send(item, "cassandra", "r" * 5000)
     assert len(producer.sent[0][2][DLQ_REASON]) == MAX_REASON
-    assert stored == [item] and failed == []
+    assert stored == [item] and not dead_letters.failing
     assert metrics.dead_lettered.labels("cassandra")._value.get() == 1
 
 
@@ -79,9 +79,39 @@ def test_a_failed_dead_letter_holds_the_commit_and_is_retried():
     delivery.ingest([good(0), ConsumedRecord("t", 0, 1, 0, None, None), good(2)])
     delivery.turn(0.0)
     assert tracker.committable() == {TP: 1}
-    assert delivery.backlogged and not delivery.drained
+    # Only the letter's partition is held; the others are not paused for it.
+    assert delivery.held == {TP} and not delivery.backlogged and not delivery.drained
+    assert delivery.metrics.dead_letter_failures._value.get() == 1
+    assert delivery.metrics.dead_letter_held._value.get() == 1
     dead_letters.fail = False
     delivery.turn(float("inf"))
     assert len(dead_letters.sent) == 2
     assert tracker.committable() == {TP: 3}
-    assert delivery.drained
+    delivery.turn(float("inf"))
+    assert delivery.drained and delivery.held == set()
+    assert delivery.metrics.dead_letter_held._value.get() == 0
+
+
+def test_a_failing_letter_holds_its_partition_only_until_acknowledged():
+    dead_letters = RecordingDeadLetters(fail=True)
+    delivery, tracker = delivery_with(dead_letters)
+    other = ("t", 1)
+    tracker.assign([other])
+    poison = ConsumedRecord("t", 0, 0, 0, None, b"not json")
+    fine = ConsumedRecord("t", 1, 0, 0, b"www1", good(0).value)
+    delivery.ingest([poison, fine])
+    delivery.turn(0.0)
+    assert delivery.held == {TP}
+    assert tracker.committable() == {TP: 0, other: 1}
+    delivery.turn(float("inf"))  # resent, refused again: still held
+    assert len(dead_letters.sent) == 2 and delivery.held == {TP}
+
+
+def test_a_letter_of_a_revoked_partition_is_not_retried():
+    dead_letters = RecordingDeadLetters(fail=True)
+    delivery, tracker = delivery_with(dead_letters)
+    delivery.ingest([ConsumedRecord("t", 0, 0, 0, None, b"not json")])
+    delivery.turn(0.0)
+    tracker.forget([TP])
+    delivery.turn(float("inf"))
+    assert len(dead_letters.sent) == 1 and delivery.held == set()

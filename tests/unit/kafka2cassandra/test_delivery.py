@@ -73,3 +73,23 @@ def test_retries_of_a_partition_revoked_meanwhile_are_dropped():
     tracker.forget([TP])
     delivery.turn(float("inf"))
     assert len(writer.requests) == 1 and delivery.drained
+
+
+def test_a_table_gone_pauses_everything_dead_letters_nothing_and_resumes_when_back():
+    from cassandra import InvalidRequest
+
+    gone = InvalidRequest('code=2200 [Invalid query] message="table logs does not exist"')
+    writer = FlakyWriter(errors=[gone] * 3)
+    delivery, tracker, dead_letters = delivery_with(writer)
+    delivery.ingest(records(4))
+    delivery.turn(0.0)
+    assert delivery.backlogged and delivery.cassandra_failing
+    assert delivery.metrics.schema_missing._value.get() == 1
+    assert dead_letters.sent == [] and tracker.committable() == {TP: 0}
+    delivery.turn(float("inf"))  # still gone
+    delivery.turn(float("inf"))  # still gone
+    assert dead_letters.sent == [] and tracker.committable() == {TP: 0}
+    delivery.turn(float("inf"))  # back
+    assert tracker.committable() == {TP: 4} and delivery.drained
+    assert not delivery.cassandra_failing
+    assert delivery.metrics.schema_missing._value.get() == 0
