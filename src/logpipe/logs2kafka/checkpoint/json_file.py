@@ -30,7 +30,7 @@ log = get_logger("checkpoint")
 STATE_FILE = "checkpoints.json"
 LOCK_FILE = "lock"
 _TEMP_PREFIX = ".checkpoints-"
-# Fields added since version 1 (tail_offset, tail_hash) are optional: older files load with
+# Fields added since version 1 (tail_offset, tail_hash, size) are optional: older files load with
 # their defaults, and older readers ignore them, so the version stays 1.
 _FORMAT_VERSION = 1
 
@@ -238,6 +238,7 @@ def _same_state(a: Checkpoint, b: Checkpoint) -> bool:
         and a.closed == b.closed
         and a.tail_offset == b.tail_offset
         and a.tail_hash == b.tail_hash
+        and a.size == b.size
     )
 
 

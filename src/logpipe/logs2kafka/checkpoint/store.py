@@ -32,6 +32,9 @@ class Checkpoint:
     could).  With the fingerprint it recognises a copy of the file (copytruncate's) after
     the file's own inode lost the content.  Files written before these fields existed load
     with ``tail_hash`` empty (unknown): such an entry is never matched to a copy.
+
+    ``size`` is how many bytes the file was last seen to hold: if it vanishes before they
+    are read, ``size - offset`` is what was lost (0: unknown, as in older files).
     """
 
     file_id: str
@@ -45,6 +48,7 @@ class Checkpoint:
     closed: bool = False  # no longer followed (rotated away and finished)
     tail_offset: int = 0
     tail_hash: str = ""  # empty: unknown
+    size: int = 0  # bytes the file was last seen to hold (0: unknown)
 
     @classmethod
     def from_json(cls, obj: dict[str, object]) -> Checkpoint:
@@ -61,6 +65,7 @@ class Checkpoint:
             closed=bool(obj.get("closed", False)),
             tail_offset=int(obj.get("tail_offset", 0)),  # type: ignore[call-overload]
             tail_hash=str(obj.get("tail_hash", "")),
+            size=int(obj.get("size", 0)),  # type: ignore[call-overload]
         )
 
 

@@ -2,7 +2,8 @@
 
 ``Tailer`` (``tailer``) is the whole API; behind it one module per concern: ``discovery``
 (which files, where each starts), ``harvest`` (reading them in turn, finishing rotated
-ones), ``copytruncate`` (a truncated file continued in its copy), ``positions`` (ack
+ones), ``copytruncate`` (a truncated file continued in its copy), ``siblings`` (lines
+found again next to a path: copies, compressed generations), ``positions`` (ack
 trackers and the checkpoint store), ``reader`` (one file), ``identity`` (which file is
 which), ``paths`` (globs), ``files`` (the open files).
 """

@@ -26,32 +26,25 @@ The three orders, and who handles them (``CopyTruncate``):
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import replace
 
 from logpipe.logs2kafka.checkpoint import Checkpoint
+from logpipe.logs2kafka.tail import siblings
 from logpipe.logs2kafka.tail.files import OpenFiles
-from logpipe.logs2kafka.tail.identity import TAIL_BYTES, Fingerprint, digest, tail_digest
+from logpipe.logs2kafka.tail.identity import (
+    TAIL_BYTES,
+    Fingerprint,
+    digest,
+    holds,
+    recognisable,
+)
 from logpipe.logs2kafka.tail.paths import find_inode
 from logpipe.logs2kafka.tail.positions import Positions
 from logpipe.logs2kafka.tail.reader import FileReader, Line, ReaderOptions
 from logpipe.observability import get_logger
 
 log = get_logger("tail")
-
-
-def recognisable(entry: Checkpoint, fingerprint_bytes: int) -> bool:
-    """Can a copy of this checkpoint's file be told from a file that only starts alike?"""
-    return entry.fp_len >= fingerprint_bytes and entry.tail_hash != ""
-
-
-def holds(entry: Checkpoint, fd: int, size: int, fp: Fingerprint, fingerprint_bytes: int) -> bool:
-    """Does the open file (fingerprint ``fp``) hold the checkpoint's lines up to its offset?"""
-    return (
-        recognisable(entry, fingerprint_bytes)
-        and fp == Fingerprint(entry.fp_len, entry.fp_hash)
-        and entry.offset <= size
-        and tail_digest(fd, entry.tail_offset) == entry.tail_hash
-    )
 
 
 def continues_at(fd: int, offset: int, tail: bytes) -> bool:
@@ -138,12 +131,14 @@ class CopyTruncate:
 
     # -- an open file was truncated, or a held file's wait is over (polling thread) --------------
 
-    def truncated(self, reader: FileReader, out: list[Line]) -> None:
+    def truncated(self, reader: FileReader, out: list[Line], seen: int) -> None:
         """The file was truncated or rewritten in place: follow it from 0 as a new file.
 
-        Its unread rest lives on only in a copy, if one was made where we look: a copy
-        waiting for it continues its lines from the start of the unfinished line; a copy
-        found later continues them through the old checkpoint (``copied_checkpoint``).
+        Its unread rest lives on only in a copy: a copy waiting for it continues its lines
+        from the start of the unfinished line, else one next to it (``siblings``: the
+        plain path's ``access.log.1``, even compressed) found now; a copy found later
+        continues them through the old checkpoint (``copied_checkpoint``).  What the file
+        was last ``seen`` to hold past where its lines continue is lost, and counted.
         """
         old_id = reader.file_id
         st = os.fstat(reader.fd)
@@ -151,9 +146,13 @@ class CopyTruncate:
         positions = self._positions
         with positions.lock:
             self._note_read_end(reader)
-            if not self._hand_over(reader):
+            kept = self._hand_over(reader)
+            if kept is None:
+                kept = self._adopt_sibling(reader)
+            if kept is None:
                 reader.flush_partial(out)
                 self._note_read_end(reader)
+                kept = reader.read_pos
                 # Its lines are gone here.  Kept for a copy that may still show up if one
                 # can be recognised (``copied_checkpoint``), else forgotten once acked.
                 entry = self._store.get(old_id)
@@ -161,6 +160,7 @@ class CopyTruncate:
                     old_id,
                     entry is None or not recognisable(entry, self._fingerprint_bytes),
                 )
+            positions.lose(reader.path, seen - kept, "written before it was truncated")
             positions.record_skipped(reader)  # a dropped fragment of the old content
             new_id = positions.new_file_id(st, fp)
             reader.restart(new_id, fp)
@@ -217,15 +217,16 @@ class CopyTruncate:
         if entry is not None and len(reader.tail) == min(TAIL_BYTES, pos):
             self._store.put(replace(entry, tail_offset=pos, tail_hash=digest(reader.tail)))
 
-    def _hand_over(self, source: FileReader) -> bool:
+    def _hand_over(self, source: FileReader) -> int | None:
         """On truncation of ``source``: continue its lines in its waiting copy, if any.
 
         The copy is recognised by ``source``'s checkpoint, as in ``copied_checkpoint``;
-        it continues from the unfinished line, not yet handed out.
+        it continues from the unfinished line, not yet handed out.  Returns the size of
+        the copy (where the lines it continues end), or None without one.
         """
         entry = self._store.get(source.file_id)
         if entry is None:
-            return False
+            return None
         for heir in self._files:
             if heir.copy_of != source.file_id:
                 continue
@@ -233,13 +234,32 @@ class CopyTruncate:
             if holds(entry, heir.fd, size, heir.fp, self._fingerprint_bytes):
                 offset = min(source.buf_pos, size)
                 heir.resume_as(source.file_id, offset)
-                tracker = self._positions.continue_generation(source.file_id, offset)
-                self._positions.put(entry, tracker.committed, reader=heir, closed=False)
-                log.info(
-                    "continuing %s in its copy %s from offset %d", source.path, heir.path, offset
-                )
-                return True
-        return False
+                self._continue_in(heir, entry, offset)
+                return size
+        return None
+
+    def _adopt_sibling(self, source: FileReader) -> int | None:
+        """On truncation of ``source``: continue its lines in a copy found next to it.
+
+        Returns the size of the copy (decompressed), or None if there is none.
+        """
+        entry = self._store.get(source.file_id)
+        if entry is None or not recognisable(entry, self._fingerprint_bytes):
+            return None
+        sibling = siblings.find(entry, self._fingerprint_bytes, self._files.__contains__)
+        if sibling is None:
+            return None
+        size = os.fstat(sibling.fd).st_size
+        offset = min(source.buf_pos, size)
+        heir = siblings.follow(sibling, self._options, entry, offset, time.monotonic())
+        self._files.add(heir)
+        self._continue_in(heir, entry, offset)
+        return size
+
+    def _continue_in(self, heir: FileReader, entry: Checkpoint, offset: int) -> None:
+        tracker = self._positions.continue_generation(entry.file_id, offset)
+        self._positions.put(entry, tracker.committed, reader=heir, closed=False)
+        log.info("continuing %s in its copy %s from offset %d", entry.path, heir.path, offset)
 
 
 def _still_holds(entry: Checkpoint) -> bool:

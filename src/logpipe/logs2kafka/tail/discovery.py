@@ -18,14 +18,15 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from logpipe.logs2kafka.checkpoint import Checkpoint
-from logpipe.logs2kafka.tail import paths
+from logpipe.logs2kafka.tail import paths, siblings
 from logpipe.logs2kafka.tail.copytruncate import CopyTruncate
 from logpipe.logs2kafka.tail.files import OpenFiles
 from logpipe.logs2kafka.tail.identity import Fingerprint, file_key
 from logpipe.logs2kafka.tail.positions import Positions
-from logpipe.logs2kafka.tail.reader import ReaderOptions
+from logpipe.logs2kafka.tail.reader import FileReader, ReaderOptions
 from logpipe.observability import get_logger
 
 log = get_logger("tail")
@@ -182,43 +183,68 @@ class Discovery:
         return None
 
     def _recover_rotated(self, now: float) -> None:
-        """Finish files that were rotated away (renamed) while we were not running.
+        """Finish files that were rotated away while we were not running.
 
-        Looks for the file of each unclaimed checkpoint in its old directory by inode,
-        then checks device and fingerprint.  Found with unread bytes: followed as a
-        rotated file from the stored offset.
+        The file of each unclaimed checkpoint is looked for in its old directory by
+        inode (renamed), then checked by device and fingerprint; else, unless it was
+        finished, among its siblings (``siblings``: a copy, or a compressed generation).
+        Found with unread bytes: followed as a rotated file from the stored offset.  Not
+        found: its unread bytes, as far as known, are counted as lost (once).
         """
         positions = self._positions
         for entry in self._store.all():
             if positions.tracked(entry.file_id):
                 continue
-            found = paths.find_inode(os.path.dirname(entry.path) or ".", entry.dev, entry.ino)
-            if found is None:
+            if self._resume_renamed(entry, now) or entry.closed:
                 continue
-            path, st = found
-            if st.st_size <= entry.offset:
+            known = self._files.__contains__
+            found = siblings.find(entry, self._options.fingerprint_bytes, known)
+            offset = min(entry.offset, entry.tail_offset) if entry.tail_hash else entry.offset
+            if found is not None and os.fstat(found.fd).st_size > offset:
+                reader = siblings.follow(found, self._options, entry, offset, now)
+                self._follow_rotated(reader, entry, offset)
                 continue
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            except OSError:
-                continue
-            fst = os.fstat(fd)
-            fp = Fingerprint(entry.fp_len, entry.fp_hash).refreshed(
-                fd, fst.st_size, self._options.fingerprint_bytes
-            )
-            if file_key(fst) in self._files or fp is None:
-                os.close(fd)
-                continue
-            reader = self._options.open(path, fd, fst, entry.file_id, entry.offset, fp, now)
-            reader.current = False
-            reader.rotated_at = now
             with positions.lock:
-                self._files.add(reader)
-                positions.track(entry.file_id, entry.offset)
-                positions.put(entry, entry.offset, reader=reader, closed=False)
-            log.info(
-                "finishing %s (rotated from %s) from offset %d", path, entry.path, entry.offset
-            )
+                if found is not None:  # all read: not looked for again
+                    os.close(found.fd)
+                    self._store.put(replace(entry, closed=True))
+                elif entry.size > entry.offset:  # counted once
+                    positions.lose(entry.path, entry.size - entry.offset, "rotated away unread")
+                    self._store.put(replace(entry, size=entry.offset))
+
+    def _resume_renamed(self, entry: Checkpoint, now: float) -> bool:
+        """Follow ``entry``'s file found renamed in its directory; False if it is not there
+        or has nothing more to read."""
+        found = paths.find_inode(os.path.dirname(entry.path) or ".", entry.dev, entry.ino)
+        if found is None:
+            return False
+        path, st = found
+        if st.st_size <= entry.offset:
+            return st.st_size == entry.offset and file_key(st) not in self._files
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return False
+        fst = os.fstat(fd)
+        fp = Fingerprint(entry.fp_len, entry.fp_hash).refreshed(
+            fd, fst.st_size, self._options.fingerprint_bytes
+        )
+        if file_key(fst) in self._files or fp is None:
+            os.close(fd)
+            return False
+        reader = self._options.open(path, fd, fst, entry.file_id, entry.offset, fp, now)
+        reader.current = False
+        reader.rotated_at = now
+        self._follow_rotated(reader, entry, entry.offset)
+        return True
+
+    def _follow_rotated(self, reader: FileReader, entry: Checkpoint, offset: int) -> None:
+        positions = self._positions
+        with positions.lock:
+            self._files.add(reader)
+            positions.track(entry.file_id, offset)
+            positions.put(entry, offset, reader=reader, closed=False)
+        log.info("finishing %s (rotated from %s) from offset %d", reader.path, entry.path, offset)
 
     def _end_of_last_line(self, fd: int, size: int) -> tuple[int, bool]:
         """Where "the end" is: just after the last newline, so no line is cut in half.

@@ -7,7 +7,8 @@
   its unfinished last line is handed out after ``partial_line_timeout``.  Delete +
   recreate and a file missing for a while work the same way.
 * Copytruncate: the size shrinking below our offset, or the first bytes changing,
-  restarts the file at 0 under a new identity (``CopyTruncate.truncated``).
+  restarts the file at 0 under a new identity (``CopyTruncate.truncated``); ``check``
+  looks for it on every rescan even while no lines are taken (the pending bound full).
 * Every line handed out is recorded in its file's ack tracker (``Positions``).
 """
 
@@ -40,16 +41,46 @@ class Harvester:
         self.partial_line_timeout = partial_line_timeout
         self.close_rotated_after = max(close_rotated_after, partial_line_timeout)
         self._rr = 0  # round-robin start among current files
+        # Lines taken out of a file by ``check`` (its last ones, as it was truncated):
+        # recorded as sent, handed out first by the next ``collect``.
+        self._carry: list[Line] = []
 
     def collect(self, out: list[Line], max_lines: int, now: float) -> None:
         """Append up to ``max_lines`` lines ready now, oldest file first."""
+        if self._carry:
+            room = max_lines - len(out)
+            out.extend(self._carry[:room])
+            del self._carry[:room]
         for reader in self._reading_order():
             if len(out) >= max_lines:
                 break
             self._service(reader, out, max_lines, now)
 
+    def check(self) -> None:
+        """Notice truncated files now, without reading (the pending bound may be full).
+
+        Called on every rescan, so a copytruncate is seen while its copy is still there
+        to continue the file's unread lines, however long lines are not taken.  Costs an
+        ``fstat`` per file (and a fingerprint read if its size changed).
+        """
+        carry = self._carry
+        for reader in list(self._files):
+            if reader.copy_of is not None or reader.fd < 0:
+                continue
+            seen = reader.size
+            try:
+                reader.refresh_size()
+                if reader.content_replaced():
+                    first = len(carry)
+                    self._copies.truncated(reader, carry, seen)
+                    self._positions.record_sent(reader, carry, first)
+            except OSError:
+                continue  # reading it says so (and retries)
+
     def work_ready(self, now: float) -> bool:
         """Could a poll find something now (new bytes, a held copy or a rotated file due)?"""
+        if self._carry:
+            return True
         for reader in list(self._files):
             if reader.copy_of is not None:
                 if now >= reader.copy_until:
@@ -87,9 +118,10 @@ class Harvester:
                 return
             self._copies.release(reader, now)
         try:
+            seen = reader.size
             st = reader.refresh_size()
             if reader.content_replaced():
-                self._copies.truncated(reader, out)
+                self._copies.truncated(reader, out, seen)
             reader.read(out, limit, now)
         except OSError as exc:
             message = f"{type(exc).__name__}: {exc}"

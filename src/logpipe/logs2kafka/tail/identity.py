@@ -14,7 +14,8 @@ is unchanged) and the fingerprint is then extended; a file whose beginning chang
 (truncated and rewritten, or a new file on a reused inode) fails.
 
 The hash of the ``TAIL_BYTES`` just before a position tells whether another file holds
-the same bytes up to there (a copy of this one: see ``copytruncate``).
+the same bytes up to there (a copy of this one: see ``copytruncate``); ``holds`` asks
+both questions of a checkpoint and a file.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+
+from logpipe.logs2kafka.checkpoint import Checkpoint
 
 FINGERPRINT_BYTES = 1024
 #: The bytes just before a position whose hash a checkpoint keeps (see ``copytruncate``).
@@ -91,3 +94,18 @@ def tail_digest(fd: int, offset: int) -> str | None:
     """Hash of ``bytes_before(offset)``; None if the file is shorter than ``offset``."""
     data = bytes_before(fd, offset)
     return digest(data) if len(data) == min(TAIL_BYTES, offset) else None
+
+
+def recognisable(entry: Checkpoint, fingerprint_bytes: int) -> bool:
+    """Can a copy of this checkpoint's file be told from a file that only starts alike?"""
+    return entry.fp_len >= fingerprint_bytes and entry.tail_hash != ""
+
+
+def holds(entry: Checkpoint, fd: int, size: int, fp: Fingerprint, fingerprint_bytes: int) -> bool:
+    """Does the open file (fingerprint ``fp``) hold the checkpoint's lines up to its offset?"""
+    return (
+        recognisable(entry, fingerprint_bytes)
+        and fp == Fingerprint(entry.fp_len, entry.fp_hash)
+        and entry.offset <= size
+        and tail_digest(fd, entry.tail_offset) == entry.tail_hash
+    )

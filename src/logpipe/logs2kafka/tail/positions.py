@@ -34,6 +34,7 @@ class Positions:
         self._files = files
         self._trackers: dict[str, AckTracker] = {}  # file_id -> tracker (open or draining)
         self._draining: dict[str, bool] = {}  # closed file_id -> forget its entry when done
+        self.lost_bytes = 0  # bytes of followed files gone before they were read
 
     # -- from any thread -----------------------------------------------------------------------
 
@@ -101,6 +102,12 @@ class Positions:
                     file_id = line.file_id
                     tracker = self._trackers[file_id]
                 tracker.sent(line.end_offset)  # type: ignore[union-attr]
+
+    def lose(self, path: str, nbytes: int, why: str) -> None:
+        """``nbytes`` of ``path`` went away unread: counted (a metric) and said once."""
+        if nbytes > 0:
+            self.lost_bytes += nbytes
+            log.warning("%d bytes of %s were lost unread: %s", nbytes, path, why)
 
     def committed(self, reader: FileReader) -> tuple[int, int]:
         """(committed offset, lines pending) of an open file, for its status (under lock)."""
@@ -185,6 +192,7 @@ class Positions:
             closed=entry.closed if closed is None else closed,
             tail_offset=tail_offset,
             tail_hash=tail_hash,
+            size=max(reader.size, offset) if reader else max(entry.size, offset),
         )
         self.store.put(updated)
 

@@ -8,12 +8,15 @@ The facade over the parts, each in its own module:
 * ``harvest``: reading the open files in turn and finishing the rotated ones;
 * ``copytruncate``: a truncated file's undelivered lines continued in its copy;
 * ``positions``: ack trackers and the ``PositionStore`` they are written to;
+* ``siblings``: a file's lines found again next to its path (a copy, a compressed
+  generation);
 * ``reader`` (one file), ``identity`` (which file is which), ``paths`` (globs), ``files``
   (the open files).
 
 Every line handed out by ``poll`` must be acknowledged with ``ack`` (from any thread) for
 the checkpoint to move past it; ``flush_checkpoints`` (also called by ``poll`` every
-``flush_interval``) writes the positions.
+``flush_interval``) writes the positions.  While no lines may be taken, ``maintain`` keeps
+following (rescans, rotations, truncations, checkpoints) without reading.
 """
 
 from __future__ import annotations
@@ -67,6 +70,11 @@ class FileStatus:
     def bytes_behind(self) -> int:
         """Bytes in the file not yet delivered (acknowledged)."""
         return max(0, self.size - self.committed_offset)
+
+    @property
+    def bytes_unread(self) -> int:
+        """Bytes in the file not handed out yet (lost if the file vanished now)."""
+        return max(0, self.size - self.read_offset) + self.buffered_bytes
 
 
 class Tailer:
@@ -140,13 +148,39 @@ class Tailer:
         if self._closed:
             return []
         now = time.monotonic()
-        if now >= self._discovery.next_scan:
-            self._discovery.scan(now)
+        self._look(now)
         out: list[Line] = []
         self._harvester.collect(out, max_lines, now)
         if now >= self._next_flush:
             self._periodic_flush()
         return out
+
+    def maintain(self) -> None:
+        """All ``poll`` does but reading lines: for when none may be taken (the pending
+        bound is full, Kafka is down).  Cheap unless something is due; call it often.
+
+        Files created meanwhile are opened (from their start) and rotated ones held open,
+        truncations are noticed while their copy is still there, and the checkpoints are
+        written: so what is written during an outage is still read when it ends,
+        whatever logrotate did meanwhile.
+        """
+        if self._closed:
+            return
+        now = time.monotonic()
+        self._look(now)
+        if now >= self._next_flush:
+            self._periodic_flush()
+
+    def _look(self, now: float) -> None:
+        """The paths rescanned and the open files checked for truncation, when due."""
+        if now >= self._discovery.next_scan:
+            self._discovery.scan(now)
+            self._harvester.check()
+
+    @property
+    def lost_bytes(self) -> int:
+        """Bytes of followed files that went away before they were read (a counter)."""
+        return self._positions.lost_bytes
 
     def ack(self, file_id: str, end_offset: int) -> bool:
         """Delivery of the line ending at ``end_offset`` is confirmed (thread-safe).
