@@ -448,8 +448,9 @@ LOG_ID = define(
     "KAFKA2CASSANDRA_LOG_ID",
     "now",
     "log_id of a row: now (CQL now(), time of writing; a replay after a crash may "
-    "duplicate rows) or event (from the request time and the Kafka offset; replays "
-    "overwrite, time windows select by request time).",
+    "duplicate rows) or event (from the request time and the line's id, or the Kafka "
+    "offset for messages without one; a replay or a line sent twice overwrites its row, "
+    "time windows select by request time).",
     choices=(
         "now",
         "event",
