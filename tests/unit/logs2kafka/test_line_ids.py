@@ -189,3 +189,34 @@ def test_the_same_lines_in_another_file_get_other_ids(tmp_path):
     a.write_bytes(lines(0, 50))
     b.write_bytes(lines(1, 51))
     assert not set(shipped_ids(a)) & set(shipped_ids(b))
+
+
+@pytest.mark.parametrize("acked", [10, 50])
+def test_lines_read_again_from_a_gz_sibling_after_a_restart_keep_their_ids(tmp_path, acked):
+    """Rotated and compressed while logs2kafka was down: the rest is read from the .gz."""
+    log = tmp_path / "logs" / "access.log"
+    log.parent.mkdir()
+    log.write_bytes(lines(0, 100))
+    tailer = make_tailer(str(log), tmp_path / "state", from_beginning=True)
+    first = tailer.poll()
+    for line in first[:acked]:
+        tailer.ack(line.file_id, line.end_offset)
+    tailer.close()
+    append(log, lines(100, 150))
+    whole = log.read_bytes()
+    rotated = log.with_name("access.log.1")
+    os.rename(log, rotated)
+    with open(rotated, "rb") as plain, gzip.open(log.with_name("access.log.1.gz"), "wb") as gz:
+        shutil.copyfileobj(plain, gz)
+    rotated.unlink()
+    log.write_bytes(lines(150, 160))
+    again = make_tailer(str(log), tmp_path / "state")
+    c = Collector(again)
+    c.until(lambda: len(c.lines) == 160 - acked)
+    again.close()
+    from_gz = [line for line in c.lines if line.path.endswith(".gz")]
+    assert seqs(from_gz) == list(range(acked, 150))
+    assert [line.line_id for line in from_gz[: 100 - acked]] == [
+        line.line_id for line in first[acked:]
+    ]
+    assert [line.line_id for line in from_gz] == expected_ids(whole)[acked:]
