@@ -53,8 +53,12 @@ class _Letter:
 class DeadLetterProducer:
     """Produces records that cannot be stored to the dead-letter topic.
 
-    ``acks=all`` and idempotence: the poller commits a poison record's offset only once
-    its dead letter is acknowledged, so it is never lost and never doubled by retries.
+    ``acks=all``: the poller commits a poison record's offset only once its dead letter
+    is acknowledged, so it is never lost. Not idempotent: kafka-python (3.0) turns an
+    idempotent producer unusable for good once the broker refuses one record (a letter
+    over the topic's size limit), so a letter may be written twice when an
+    acknowledgement is lost and the client resends it; its ``logpipe.source.*`` headers
+    tell such a copy apart.
     """
 
     def __init__(
@@ -76,7 +80,8 @@ class DeadLetterProducer:
             KafkaProducer,
             conn,
             acks="all",
-            enable_idempotence=True,
+            enable_idempotence=False,
+            max_in_flight_requests_per_connection=1,
             linger_ms=5,
             max_block_ms=max_block_ms,
             bootstrap_timeout_ms=connect_timeout_ms,
@@ -125,8 +130,20 @@ class DeadLetterProducer:
         except Exception as exc:  # the client closed, or refused the letter outright
             _ack(letter, exc)
             return
-        future.add_callback(lambda _metadata: _ack(letter, None))
+        future.add_callback(lambda _metadata: self._on_sent(letter))
         future.add_errback(lambda exc: self._on_error(letter, exc))
+
+    def _on_sent(self, letter: _Letter) -> None:
+        if letter.original is not None:
+            log.warning(
+                "dead letter too large for its topic: sent with its value cut",
+                extra={
+                    "dlq_topic": self.topic,
+                    "bytes": letter.original,
+                    "kept": len(letter.value or b""),
+                },
+            )
+        _ack(letter, None)
 
     def _on_error(self, letter: _Letter, exc: BaseException) -> None:
         if isinstance(exc, self._too_large):
@@ -161,11 +178,6 @@ class DeadLetterProducer:
         else:
             _ack(letter, DeadLetterTooLarge(f"{self.topic} refuses even an empty letter: {exc}"))
             return
-        if letter.original is None:
-            log.warning(
-                "dead letter too large for its topic; its value is cut to fit",
-                extra={"dlq_topic": self.topic, "bytes": original, "error": str(exc)[:300]},
-            )
         self._queue.put(_Letter(key, value, headers, letter.on_ack, original))
 
     # -- lifecycle --------------------------------------------------------------------
