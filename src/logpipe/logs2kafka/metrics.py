@@ -38,6 +38,18 @@ class Metrics:
             ["path"],
             registry=r,
         )
+        self.bytes_unread = Gauge(
+            "logs2kafka_bytes_unread",
+            "Bytes of a file not read yet (lost if the file went away now).",
+            ["path"],
+            registry=r,
+        )
+        self.bytes_lost = Counter(
+            "logs2kafka_bytes_lost",
+            "Bytes of followed files gone before they were read (truncated, or rotated away "
+            "and removed while logs2kafka was not running).",
+            registry=r,
+        )
         self.kafka_reachable = Gauge(
             "logs2kafka_kafka_reachable", "1 when Kafka answers, 0 when it does not.", registry=r
         )

@@ -64,6 +64,7 @@ class Forwarder:
         self.stop_signal = StopSignal()
         self.stop_signal.on_stop = tailer.wakeup
         self._behind_paths: set[str] = set()
+        self._lost_bytes = 0  # tailer.lost_bytes already counted in the metric
 
     def _ack(self, line: Any) -> None:
         self.tailer.ack(line.file_id, line.end_offset)
@@ -76,7 +77,7 @@ class Forwarder:
         """Ship until stopped; then flush, checkpoint and return 0 within the timeout."""
         stop = self.stop_signal.install()
         try:
-            self.producer = connect(self._connect, self.health, stop.event)
+            self.producer = connect(self._connect_following, self.health, stop.event)
             if self.producer is None:  # stopped before Kafka answered
                 self.tailer.flush_checkpoints()
                 self.tailer.close()
@@ -116,9 +117,11 @@ class Forwarder:
                     pipeline.publish_metrics()
                     next_metrics = now + 1.0
                 if now >= next_behind:
-                    self._publish_bytes_behind()
+                    self._publish_file_metrics()
                     next_behind = now + 5.0
                 if room <= 0:
+                    # No line may be taken, but rotations go on: keep following the files.
+                    tailer.maintain()
                     stop.event.wait(settings.full_sleep)
                 elif got < min(room, settings.chunk):
                     # Caught up: sleep until the files grow (or a stop signal arrives).
@@ -151,16 +154,30 @@ class Forwarder:
             },
         )
 
-    def _publish_bytes_behind(self) -> None:
-        gauge = self.metrics.bytes_behind
-        current = {}
+    def _publish_file_metrics(self) -> None:
+        """Bytes behind and unread per path, and bytes lost since the last call."""
+        metrics = self.metrics
+        behind: dict[str, int] = {}
+        unread: dict[str, int] = {}
         for status in self.tailer.files():
-            current[status.path] = current.get(status.path, 0) + status.bytes_behind
-        for path, behind in current.items():
-            gauge.labels(path=path).set(behind)
-        for path in self._behind_paths - current.keys():
-            gauge.remove(path)
-        self._behind_paths = set(current)
+            behind[status.path] = behind.get(status.path, 0) + status.bytes_behind
+            unread[status.path] = unread.get(status.path, 0) + status.bytes_unread
+        for path, value in behind.items():
+            metrics.bytes_behind.labels(path=path).set(value)
+            metrics.bytes_unread.labels(path=path).set(unread[path])
+        for path in self._behind_paths - behind.keys():
+            metrics.bytes_behind.remove(path)
+            metrics.bytes_unread.remove(path)
+        self._behind_paths = set(behind)
+        lost = self.tailer.lost_bytes
+        if lost > self._lost_bytes:
+            metrics.bytes_lost.inc(lost - self._lost_bytes)
+            self._lost_bytes = lost
+
+    def _connect_following(self) -> Producer:
+        """Open the producer; the files are followed between attempts (Kafka down at start)."""
+        self.tailer.maintain()
+        return self._connect()
 
     def live(self) -> bool:
         """False once Kafka has been unreachable for longer than ``unhealthy_after``."""
