@@ -54,10 +54,7 @@ class Store:
 
     def is_up(self) -> bool:
         """True when the driver sees at least one node up (cheap; used by /readyz)."""
-        try:
-            return any(host.is_up for host in self.cluster.metadata.all_hosts())
-        except Exception:
-            return False
+        return any(host.is_up for host in self.cluster.metadata.all_hosts())
 
     def close(self) -> None:
         self.cluster.shutdown()

@@ -9,7 +9,8 @@ Everything else in logpipe speaks LogEntry and bytes; this package turns a
 - ``consumer``: ``LogConsumer`` and the records it returns; ``dead_letter``: the
   dead-letter producer; ``admin``: ``create_topic``.
 - ``errors``: ``KafkaUnavailable`` (worth retrying), ``KafkaAccessDenied`` (not);
-  ``client_logs``: the filter every client log record passes.
+  ``client_logs``: the filter every client log record passes;
+  ``surface``: what logpipe uses of kafka-python below its public API, checked at start-up.
 
 The names below are the ones the daemons, tests and tools import.
 """
@@ -19,6 +20,7 @@ from logpipe.kafka.config import build_client_config, build_confluent_config, re
 from logpipe.kafka.consumer import ConsumedRecord, ConsumerSettings, LogConsumer, Partition
 from logpipe.kafka.dead_letter import DeadLetterProducer
 from logpipe.kafka.errors import KafkaAccessDenied, KafkaUnavailable, access_checked
+from logpipe.kafka.surface import check_kafka_client
 from logpipe.kafka.producer import (
     COMPRESSIONS,
     NO_TOKEN,
@@ -42,6 +44,7 @@ __all__ = [
     "access_checked",
     "build_client_config",
     "build_confluent_config",
+    "check_kafka_client",
     "create_topic",
     "open_producer",
     "redact",

@@ -92,7 +92,7 @@ class LogConsumer:
         from kafka import KafkaConsumer
         from kafka.consumer.subscription_state import ConsumerRebalanceListener
         from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
-        from kafka.errors import KafkaError, RebalanceInProgressError
+        from kafka.errors import IllegalStateError, KafkaError, RebalanceInProgressError
         from kafka.structs import OffsetAndMetadata, TopicPartition
 
         self.topic = topic
@@ -101,6 +101,7 @@ class LogConsumer:
         self._offset = OffsetAndMetadata
         self._kafka_error = KafkaError
         self._rebalancing = RebalanceInProgressError
+        self._illegal_state = IllegalStateError
         self._consumer = kafka_python_client(
             KafkaConsumer,
             conn,
@@ -208,13 +209,11 @@ class LogConsumer:
         """Work around a race in kafka-python 3.0.12: two join attempts in flight at once
         can leave the member "rebalancing" with nothing left to finish it, and every
         commit then fails with RebalanceInProgressError. Asking for a rejoin (the next
-        poll does it; cooperative, so the assignment stays) makes the group stable."""
+        poll does it; cooperative, so the assignment stays) makes the group stable.
+        The coordinator's methods are checked at start-up (``logpipe.kafka.surface``)."""
         coordinator = self._consumer._coordinator
-        try:
-            if coordinator.rebalance_in_progress() and not coordinator.need_rejoin():
-                coordinator.request_rejoin()
-        except AttributeError:  # another kafka-python: nothing to work around
-            pass
+        if coordinator.rebalance_in_progress() and not coordinator.need_rejoin():
+            coordinator.request_rejoin()
 
     def commit_async(self, offsets: dict[Partition, int], on_done: CommitCallback) -> None:
         """Commit without waiting; ``on_done(offsets, error)`` runs in a later poll."""
@@ -232,17 +231,18 @@ class LogConsumer:
         """The offset after the newest record, as of the last fetch (None if unknown)."""
         try:
             return self._consumer.highwater(self._tp(*partition))
-        except Exception:
+        except self._illegal_state:  # not (or no longer) assigned to this member
             return None
 
     def connected(self) -> bool:
-        """True when a connection to a broker is up and the group coordinator is known."""
-        try:
-            client = self._consumer._client
-            up = any(client.connected(b.node_id) for b in client.cluster.brokers())
-            return up and not self._consumer._coordinator.coordinator_unknown()
-        except Exception:
-            return False
+        """True when a connection to a broker is up and the group coordinator is known.
+
+        Reads the client's private state (checked at start-up by ``logpipe.kafka.surface``);
+        anything it raises reaches the health server, which logs it and fails /readyz.
+        """
+        client = self._consumer._client
+        up = any(client.connected(b.node_id) for b in client.cluster.brokers())
+        return up and not self._consumer._coordinator.coordinator_unknown()
 
     def close(self, timeout: float = 10.0) -> None:
         """Leave the group (a static member stays until its session times out)."""

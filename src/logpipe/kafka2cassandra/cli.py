@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from logpipe import __version__
+from logpipe.client_surface import ClientSurfaceError
 from logpipe.config import settings
 from logpipe.config.connections import CassandraConnection, KafkaConnection
 from logpipe.config.options import options
@@ -34,8 +35,8 @@ def _connection(kind: Any, opts: dict[str, Any]) -> Any:
 @options(*settings.KAFKA, *settings.CASSANDRA, *settings.POLLER, *settings.COMMON)
 def poll(**opts: Any) -> None:
     """Consume the topic into KEYSPACE.logs; commit offsets of stored rows only."""
-    from logpipe.cassandra import StoreSetupError
-    from logpipe.kafka import ConsumerSettings, KafkaAccessDenied
+    from logpipe.cassandra import StoreSetupError, check_cassandra_driver
+    from logpipe.kafka import ConsumerSettings, KafkaAccessDenied, check_kafka_client
     from logpipe.kafka2cassandra.poller import Poller, PollerConfig
 
     setup_logging(opts["log_level"], opts["log_format"])
@@ -66,8 +67,10 @@ def poll(**opts: Any) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
+        check_kafka_client()
+        check_cassandra_driver()
         status = poller.run()
-    except (StoreSetupError, KafkaAccessDenied) as exc:
+    except (StoreSetupError, KafkaAccessDenied, ClientSurfaceError) as exc:
         get_logger("kafka2cassandra").error(str(exc))
         status = 1
     sys.exit(status)
@@ -83,9 +86,13 @@ def poll(**opts: Any) -> None:
 )
 def schema(**opts: Any) -> None:
     """Create the keyspace and the logs table if they do not exist (idempotent)."""
-    from logpipe.cassandra import Replication, Store
+    from logpipe.cassandra import Replication, Store, check_cassandra_driver
 
     setup_logging(opts["log_level"], opts["log_format"])
+    try:
+        check_cassandra_driver()
+    except ClientSurfaceError as exc:
+        raise click.ClickException(str(exc)) from None
     try:
         replication = Replication.parse(opts["replication_factor"], opts["datacenters"])
     except ValueError as exc:

@@ -19,11 +19,19 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from logpipe.client_surface import ClientSurfaceError
 from logpipe.config import settings as S
 from logpipe.config.connections import KafkaConnection
 from logpipe.config.settings import Setting
 from logpipe.formats import LineParser
-from logpipe.kafka import Producer, ProducerSettings, build_client_config, open_producer, redact
+from logpipe.kafka import (
+    Producer,
+    ProducerSettings,
+    build_client_config,
+    check_kafka_client,
+    open_producer,
+    redact,
+)
 from logpipe.logs2kafka.dry_run import PrintProducer, stdout_binary
 from logpipe.logs2kafka.pipeline import PipelineSettings
 from logpipe.observability import HealthServer, get_logger
@@ -88,6 +96,7 @@ def producer_factory(opts: dict[str, Any]) -> Callable[[], Producer]:
         return lambda: PrintProducer(stdout_binary(), topic=opts["topic"])
     conn = KafkaConnection.from_options(opts)
     prod = producer_settings(opts)
+    check_kafka_client(prod.client)
     log.info(
         "kafka",
         extra={"topic": opts["topic"], "kafka": redact(build_client_config(conn)), **asdict(prod)},
@@ -103,7 +112,7 @@ def shipping_parts(opts: dict[str, Any]) -> tuple[LineParser, str, Callable[[], 
     try:
         parser, source = make_parser(opts)
         factory = producer_factory(opts)
-    except ValueError as exc:
+    except (ValueError, ClientSurfaceError) as exc:
         raise SetupError(str(exc)) from exc
     return parser, source, factory
 
