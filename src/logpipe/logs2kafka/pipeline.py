@@ -11,6 +11,12 @@ acknowledgements out.
   popleft are atomic) and handed on by ``pump`` only.
 - Quiet outages: "kafka unreachable" and "kafka reachable again" are each logged once
   per change, never once per line (``logpipe.logs2kafka.health``).
+- Every message fits: an envelope over the topic's limit (learned by the producer from
+  the broker) is sent with its line cut and flagged (``logpipe.logs2kafka.fit``); the
+  check is one length comparison on the encoded bytes.
+- Errors sorted once (``logpipe.kafka.errors.classify``): RETRIABLE is sent again after a
+  jittered backoff; RECORD (refused for good) goes to the reject file, is counted and
+  then counts as delivered, so the checkpoint moves on; FATAL raises KafkaAccessDenied.
 """
 
 from __future__ import annotations
@@ -24,9 +30,20 @@ from typing import Any, Protocol
 
 from logpipe.config import settings as S
 from logpipe.envelope import LogEntry, encode
-from logpipe.kafka import KafkaUnavailable, Producer
+from logpipe.kafka import (
+    ErrorClass,
+    KafkaAccessDenied,
+    KafkaUnavailable,
+    Producer,
+    RecordRefused,
+    classify,
+    value_limit,
+)
+from logpipe.logs2kafka.fit import fit
 from logpipe.logs2kafka.health import KafkaHealth
 from logpipe.logs2kafka.metrics import Metrics
+from logpipe.logs2kafka.rejects import Rejects
+from logpipe.retry import Backoff
 
 
 class Parser(Protocol):
@@ -67,7 +84,8 @@ class Pipeline:
 
     ``submit`` takes one line and an opaque token (the tailer's Line, or None);
     ``pump`` hands the tokens of acknowledged lines to ``on_acked`` and re-sends lines
-    the client failed. Called from one thread only.
+    the client failed. Called from one thread only. A line refused for good goes to
+    ``rejects`` and its token to ``on_acked`` like a delivered one.
     """
 
     def __init__(
@@ -79,6 +97,8 @@ class Pipeline:
         metrics: Metrics,
         health: KafkaHealth,
         on_acked: Callable[[Any], None],
+        *,
+        rejects: Rejects | None = None,
     ) -> None:
         self._producer = producer
         self._parse = parser.parse
@@ -91,13 +111,21 @@ class Pipeline:
         self._ack_callback = self._on_ack  # one bound method for every record
         self._retry: deque[_Record] = deque()
         self._next_retry = 0.0
+        self._backoff = Backoff(base=0.5, cap=5.0)
+        self._rejects = rejects or Rejects(None)
+        #: The largest message value the topic takes with this key.
+        self.max_value_bytes = value_limit(producer.max_message_bytes, key)
+        #: The first error fatal to the stream (then nothing is waited on any more).
+        self.fatal: BaseException | None = None
         self._last_progress = time.monotonic()
         self.pending = 0
         self.read = 0
         self.shipped = 0
         self.failed = 0
         self.parse_errors = 0
-        self._published = (0, 0, 0, 0)
+        self.rejected = 0
+        self.cut = 0
+        self._published = (0, 0, 0, 0, 0)
 
     def room(self) -> int:
         """How many more lines may be read now (0 while Kafka is behind or down)."""
@@ -123,19 +151,38 @@ class Pipeline:
         entry.line_id = line_id
         if entry.parse_error is not None:
             self.parse_errors += 1
-        if not self._produce(encode(entry), record):
+        if not self._produce(self._fitted(entry), record):
             self._retry.append(record)
 
-    def _produce(self, value: bytes, record: _Record) -> bool:
+    def _fitted(self, entry: LogEntry) -> bytes | None:
+        """The message of ``entry``, cut to fit the topic when it is over its limit;
+        None when even an empty line would not fit."""
+        value = encode(entry)
+        if len(value) <= self.max_value_bytes:
+            return value
+        self.cut += 1
+        return fit(entry, self.max_value_bytes)
+
+    def _produce(self, value: bytes | None, record: _Record) -> bool:
         # The callback keeps the raw line, not the envelope: the line is smaller, and the
         # encoder's output buffers are over-allocated (kilobytes each), which would
         # multiply the memory held by max_pending lines. A failed line is encoded again.
+        # A refusal at send joins the acknowledgements, so pump alone decides what it means.
         try:
+            if value is None:
+                raise RecordRefused(
+                    "too_large", f"no line fits in {self.max_value_bytes} bytes with the rest"
+                )
             self._producer.send(self._key, value, self._ack_callback, record)
         except KafkaUnavailable as exc:
             self._health.unreachable(str(exc))
-            self._next_retry = time.monotonic() + 1.0
+            self._next_retry = time.monotonic() + self._backoff.next()
             return False
+        except RecordRefused as exc:
+            self._acks.append((exc, record))
+        except KafkaAccessDenied as exc:
+            self.fatal = self.fatal or exc
+            raise
         return True
 
     def _on_ack(self, exc: BaseException | None, record: _Record) -> None:
@@ -147,34 +194,54 @@ class Pipeline:
         acks = self._acks
         on_acked = self._on_acked
         done = 0
+        rejected = 0
         failed = 0
         error: BaseException | None = None
+        fatal: BaseException | None = None
         while acks:
             exc, record = acks.popleft()
             if exc is None:
                 done += 1
                 on_acked(record[2])
+                continue
+            kind, reason = classify(exc)
+            if kind is ErrorClass.RECORD:
+                rejected += 1
+                self._reject(record, reason, exc)
+                on_acked(record[2])
+            elif kind is ErrorClass.FATAL:
+                fatal = fatal or exc  # the line stays pending: it was not delivered
             else:
                 failed += 1
                 error = exc
                 self._retry.append(record)
         now = time.monotonic()
-        if done:
-            self.pending -= done
+        if done or rejected:  # Kafka answered
+            self.pending -= done + rejected
             self.shipped += done
+            self.rejected += rejected
             self._last_progress = now
             self._health.reachable()
+            self._backoff.reset()
         if failed:
             self.failed += failed
             self._health.unreachable(f"send failed: {error}")
+            self._next_retry = now + self._backoff.next()
         elif self.pending and now - self._last_progress > self._settings.stall_after:
             self._health.unreachable(
                 f"no acknowledgement for {self._settings.stall_after:.0f} s "
                 f"with {self.pending} lines pending"
             )
-        if self._retry and now >= self._next_retry:
+        if fatal is not None and self.fatal is None:
+            self.fatal = fatal
+            raise KafkaAccessDenied(f"Kafka refused to take records: {fatal}") from fatal
+        if self._retry and now >= self._next_retry and self.fatal is None:
             self._resend()
         return done
+
+    def _reject(self, record: _Record, reason: str, exc: BaseException) -> None:
+        self._rejects.write(record[0], reason, str(exc), record[2])
+        self._metrics.lines_rejected.labels(reason=reason).inc()
 
     def _resend(self) -> None:
         """Send the waiting lines again, oldest first; stop at the first refusal."""
@@ -183,17 +250,17 @@ class Pipeline:
             record = retry[0]
             entry = self._parse(record[0], record[1])
             entry.line_id = record[3]
-            if not self._produce(encode(entry), record):
+            if not self._produce(self._fitted(entry), record):
                 return
             retry.popleft()
 
     def publish_metrics(self) -> None:
         """Copy the plain counters into Prometheus (cheaper than per-line increments)."""
-        now = (self.read, self.shipped, self.failed, self.parse_errors)
+        now = (self.read, self.shipped, self.failed, self.parse_errors, self.cut)
         before = self._published
         m = self._metrics
         for counter, new, old in zip(
-            (m.lines_read, m.lines_shipped, m.lines_failed, m.parse_errors),
+            (m.lines_read, m.lines_shipped, m.lines_failed, m.parse_errors, m.lines_cut),
             now,
             before,
             strict=True,
@@ -204,8 +271,13 @@ class Pipeline:
         m.pending.set(self.pending)
 
     def wait_all_acked(self, deadline: float | None, stop: threading.Event | None = None) -> bool:
-        """Pump until nothing is pending, ``deadline`` (monotonic) passes or ``stop`` is set."""
+        """Pump until nothing is pending, ``deadline`` (monotonic) passes or ``stop`` is set.
+
+        False at once after an error fatal to the stream: what is pending will not go.
+        """
         while self.pending:
+            if self.fatal is not None:
+                return False
             self.pump()
             if not self.pending:
                 break
