@@ -101,3 +101,24 @@ def test_batch_rows_are_encoded_as_the_driver_binds_them(
         bound = [writer._insert.bind(writer._params(row)).values for row in rows]
         assert encoded == bound
         assert batch.routing_key == writer._insert.bind(writer._params(rows[0])).routing_key
+
+
+def test_completed_requests_are_freed_without_the_cyclic_collector(
+    cassandra_contact_points, unique_name
+):
+    import gc
+
+    from cassandra.cluster import ResponseFuture
+
+    ks = unique_name("freed")
+    with keyspace(cassandra_contact_points, ks) as store:
+        writer = store.writer(ks, log_id_mode="now", max_in_flight=16)
+        rows = [Row("www1", "www_access", WHEN.isoformat(), f"line {i}") for i in range(32)]
+        gc.collect()
+        gc.disable()
+        try:
+            assert write(writer, [rows] * 100) == [None] * 100
+            alive = sum(1 for o in gc.get_objects() if isinstance(o, ResponseFuture))
+        finally:
+            gc.enable()
+        assert alive == 0
