@@ -151,15 +151,16 @@ class Pipeline:
         entry.line_id = line_id
         if entry.parse_error is not None:
             self.parse_errors += 1
-        if not self._produce(self._fitted(entry), record):
+        value = encode(entry)
+        if not self._produce(
+            value if len(value) <= self.max_value_bytes else self._cut(entry), record
+        ):
             self._retry.append(record)
 
-    def _fitted(self, entry: LogEntry) -> bytes | None:
-        """The message of ``entry``, cut to fit the topic when it is over its limit;
-        None when even an empty line would not fit."""
-        value = encode(entry)
-        if len(value) <= self.max_value_bytes:
-            return value
+    def _cut(self, entry: LogEntry) -> bytes | None:
+        """The message of ``entry``, over the topic's limit, cut to fit it; None when even
+        an empty line would not fit. (The common case, a message that fits, costs only the
+        length comparison before the call.)"""
         self.cut += 1
         return fit(entry, self.max_value_bytes)
 
@@ -250,7 +251,10 @@ class Pipeline:
             record = retry[0]
             entry = self._parse(record[0], record[1])
             entry.line_id = record[3]
-            if not self._produce(self._fitted(entry), record):
+            value = encode(entry)
+            if not self._produce(
+                value if len(value) <= self.max_value_bytes else self._cut(entry), record
+            ):
                 return
             retry.popleft()
 

@@ -22,7 +22,6 @@ from logpipe.logs2kafka.dry_run import dry_run_state
 from logpipe.logs2kafka.health import KafkaHealth, connect
 from logpipe.logs2kafka.metrics import Metrics
 from logpipe.logs2kafka.pipeline import Parser, Pipeline, PipelineSettings
-from logpipe.logs2kafka.rejects import Rejects, line_place
 from logpipe.logs2kafka.setup import (
     SetupError,
     default_state_dir,
@@ -52,10 +51,8 @@ class Forwarder:
         source: str,
         settings: PipelineSettings | None = None,
         metrics: Metrics | None = None,
-        rejects: Rejects | None = None,
     ) -> None:
         self.settings = settings or PipelineSettings()
-        self.rejects = rejects
         self.metrics = metrics or Metrics()
         self.health = KafkaHealth(self.metrics, self.settings.unhealthy_after)
         self.tailer = tailer
@@ -93,7 +90,6 @@ class Forwarder:
                 self.metrics,
                 self.health,
                 self._ack,
-                rejects=self.rejects,
             )
         except BaseException:
             stop.restore()
@@ -209,10 +205,7 @@ def run_tail(paths: list[str], opts: dict[str, Any]) -> int:
         except (CheckpointError, ValueError) as exc:
             raise SetupError(str(exc)) from exc
         metrics = Metrics()
-        rejects = Rejects(directory, line_place)
-        forwarder = Forwarder(
-            tailer, factory, parser, source, pipeline_settings(opts), metrics, rejects
-        )
+        forwarder = Forwarder(tailer, factory, parser, source, pipeline_settings(opts), metrics)
         try:
             server = serve_health(
                 opts.get("metrics_port"),
