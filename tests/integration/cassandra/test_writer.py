@@ -107,18 +107,25 @@ def test_completed_requests_are_freed_without_the_cyclic_collector(
     cassandra_contact_points, unique_name
 ):
     import gc
-
-    from cassandra.cluster import ResponseFuture
+    import weakref
 
     ks = unique_name("freed")
     with keyspace(cassandra_contact_points, ks) as store:
         writer = store.writer(ks, log_id_mode="now", max_in_flight=16)
         rows = [Row("www1", "www_access", WHEN.isoformat(), f"line {i}") for i in range(32)]
-        gc.collect()
+        sent: list[weakref.ref] = []
+        execute_async = store.session.execute_async
+
+        def watched(*args, **kwargs):
+            future = execute_async(*args, **kwargs)
+            sent.append(weakref.ref(future))
+            return future
+
+        store.session.execute_async = watched
         gc.disable()
         try:
             assert write(writer, [rows] * 100) == [None] * 100
-            alive = sum(1 for o in gc.get_objects() if isinstance(o, ResponseFuture))
+            alive = sum(1 for ref in sent if ref() is not None)
         finally:
             gc.enable()
-        assert alive == 0
+        assert len(sent) == 100 and alive == 0
