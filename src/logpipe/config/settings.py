@@ -276,8 +276,8 @@ STATE_DIR = define(
     "--state-dir",
     "LOGS2KAFKA_STATE_DIR",
     None,
-    "Directory of the file checkpoints (default: /var/lib/logs2kafka if writable, "
-    "else ~/.local/state/logs2kafka).",
+    "Directory of the file checkpoints and of rejects.jsonl, the lines Kafka refused for "
+    "good (default: /var/lib/logs2kafka if writable, else ~/.local/state/logs2kafka).",
 )
 FROM_BEGINNING = define(
     "from_beginning",

@@ -8,7 +8,9 @@ Everything else in logpipe speaks LogEntry and bytes; this package turns a
   (the default) and ``confluent`` (``--kafka-client confluent``) behind it.
 - ``consumer``: ``LogConsumer`` and the records it returns; ``dead_letter``: the
   dead-letter producer; ``admin``: ``create_topic``.
-- ``errors``: ``KafkaUnavailable`` (worth retrying), ``KafkaAccessDenied`` (not);
+- ``errors``: ``KafkaUnavailable`` (worth retrying), ``KafkaAccessDenied`` (not),
+  ``RecordRefused`` (this record, for good) and ``classify``, which sorts either
+  client's errors into those classes;
   ``client_logs``: the filter every client log record passes;
   ``surface``: what logpipe uses of kafka-python below its public API, checked at start-up.
 
@@ -19,33 +21,47 @@ from logpipe.kafka.admin import create_topic
 from logpipe.kafka.config import build_client_config, build_confluent_config, redact
 from logpipe.kafka.consumer import ConsumedRecord, ConsumerSettings, LogConsumer, Partition
 from logpipe.kafka.dead_letter import DeadLetterProducer
-from logpipe.kafka.errors import KafkaAccessDenied, KafkaUnavailable, access_checked
+from logpipe.kafka.errors import (
+    ErrorClass,
+    KafkaAccessDenied,
+    KafkaUnavailable,
+    RecordRefused,
+    access_checked,
+    classify,
+)
 from logpipe.kafka.surface import check_kafka_client
 from logpipe.kafka.producer import (
+    CLIENT_MAX_REQUEST_BYTES,
     COMPRESSIONS,
     NO_TOKEN,
     Producer,
     ProducerSettings,
     open_producer,
+    value_limit,
 )
 
 __all__ = [
+    "CLIENT_MAX_REQUEST_BYTES",
     "COMPRESSIONS",
     "NO_TOKEN",
     "ConsumedRecord",
     "ConsumerSettings",
     "DeadLetterProducer",
+    "ErrorClass",
     "KafkaAccessDenied",
     "KafkaUnavailable",
     "LogConsumer",
     "Partition",
     "Producer",
     "ProducerSettings",
+    "RecordRefused",
     "access_checked",
     "build_client_config",
     "build_confluent_config",
+    "classify",
     "check_kafka_client",
     "create_topic",
     "open_producer",
     "redact",
+    "value_limit",
 ]

@@ -9,8 +9,8 @@ from typing import Any
 from logpipe.config.connections import KafkaConnection
 from logpipe.kafka.client_logs import CLIENT_LOG_FILTER
 from logpipe.kafka.config import build_confluent_config
-from logpipe.kafka.errors import KafkaUnavailable
-from logpipe.kafka.producer import NO_TOKEN, ProducerSettings
+from logpipe.kafka.errors import KafkaUnavailable, refusal
+from logpipe.kafka.producer import CLIENT_MAX_REQUEST_BYTES, NO_TOKEN, ProducerSettings
 
 
 class ConfluentProducer:
@@ -21,7 +21,13 @@ class ConfluentProducer:
     host's lines on the same partition.
     """
 
-    def __init__(self, conn: KafkaConnection, topic: str, settings: ProducerSettings) -> None:
+    def __init__(
+        self,
+        conn: KafkaConnection,
+        topic: str,
+        settings: ProducerSettings,
+        max_message_bytes: int = CLIENT_MAX_REQUEST_BYTES["confluent"],
+    ) -> None:
         try:
             import confluent_kafka
         except ImportError as exc:
@@ -31,6 +37,7 @@ class ConfluentProducer:
         self._ck = confluent_kafka
         self.topic = topic
         self.settings = settings
+        self.max_message_bytes = max_message_bytes
         config = build_confluent_config(conn)
         config.update(
             {
@@ -39,6 +46,7 @@ class ConfluentProducer:
                 "compression.type": settings.compression,
                 "linger.ms": settings.linger_ms,
                 "batch.size": settings.batch_size,
+                "message.max.bytes": CLIENT_MAX_REQUEST_BYTES["confluent"],
                 "max.in.flight.requests.per.connection": settings.max_in_flight,
                 "message.timeout.ms": settings.delivery_timeout_ms,
                 "request.timeout.ms": settings.request_timeout_ms,
@@ -48,7 +56,7 @@ class ConfluentProducer:
                 "client.id": "logs2kafka",
                 # librdkafka's own log lines and errors go through Python logging, where
                 # repetitions during an outage are dropped (see client_logs._OncePerMessage).
-                "logger": _CONFLUENT_LOG,
+                "logger": CONFLUENT_LOG,
                 "error_cb": _confluent_error,
             }
         )
@@ -84,6 +92,8 @@ class ConfluentProducer:
             except BufferError:
                 # librdkafka's local queue is full: serve callbacks to make room.
                 self._producer.poll(0.1)
+            except self._ck.KafkaException as exc:  # refused before queueing (too large)
+                raise refusal(exc) from exc
 
     def poll(self, timeout: float = 0.0) -> None:
         self._producer.poll(timeout)
@@ -100,9 +110,9 @@ class ConfluentProducer:
             self._producer.poll(0)
 
 
-_CONFLUENT_LOG = logging.getLogger("kafka.librdkafka")
-_CONFLUENT_LOG.addFilter(CLIENT_LOG_FILTER)
+CONFLUENT_LOG = logging.getLogger("kafka.librdkafka")
+CONFLUENT_LOG.addFilter(CLIENT_LOG_FILTER)
 
 
 def _confluent_error(error: Any) -> None:
-    _CONFLUENT_LOG.warning("%s", error)
+    CONFLUENT_LOG.warning("%s", error)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -9,8 +10,8 @@ from typing import Any
 
 from logpipe.config.connections import KafkaConnection
 from logpipe.kafka.config import kafka_python_client
-from logpipe.kafka.errors import KafkaUnavailable
-from logpipe.kafka.producer import NO_TOKEN, ProducerSettings
+from logpipe.kafka.errors import KafkaUnavailable, refusal
+from logpipe.kafka.producer import CLIENT_MAX_REQUEST_BYTES, NO_TOKEN, ProducerSettings
 
 
 class _CachedKeyPartitioner:
@@ -65,22 +66,44 @@ def _kafka_python_partitioner() -> Any:
 class KafkaPythonProducer:
     """The default producer: kafka-python's KafkaProducer, one IO thread."""
 
-    def __init__(self, conn: KafkaConnection, topic: str, settings: ProducerSettings) -> None:
-        from kafka import KafkaProducer
-        from kafka.errors import KafkaTimeoutError
+    def __init__(
+        self,
+        conn: KafkaConnection,
+        topic: str,
+        settings: ProducerSettings,
+        max_message_bytes: int = CLIENT_MAX_REQUEST_BYTES["kafka-python"],
+    ) -> None:
+        from kafka.errors import KafkaError, KafkaTimeoutError
 
         self.topic = topic
         self.settings = settings
+        self.max_message_bytes = max_message_bytes
+        self._conn = conn
+        self._timeout_error = KafkaTimeoutError
+        self._kafka_error = KafkaError
+        self._routes: dict[bytes, Any] = {}
+        self._routes_until = 0.0
+        self._in_flight: deque[tuple[Any, Callable[..., None], Any]] = deque()
+        #: Records at the head of ``_in_flight`` that belong to a client since reset.
+        self._stale = 0
+        self._reopen = False
+        self._open()
+
+    def _open(self) -> None:
+        from kafka import KafkaProducer
+
+        settings = self.settings
         partitioner = _kafka_python_partitioner()
         self._producer = kafka_python_client(
             KafkaProducer,
-            conn,
+            self._conn,
             acks="all",
             enable_idempotence=True,
             retries=float("inf"),
             compression_type=None if settings.compression == "none" else settings.compression,
             linger_ms=settings.linger_ms,
             batch_size=settings.batch_size,
+            max_request_size=CLIENT_MAX_REQUEST_BYTES["kafka-python"],
             max_in_flight_requests_per_connection=settings.max_in_flight,
             delivery_timeout_ms=settings.delivery_timeout_ms,
             request_timeout_ms=settings.request_timeout_ms,
@@ -90,7 +113,6 @@ class KafkaPythonProducer:
             partitioner=partitioner,
             client_id="logs2kafka",
         )
-        self._timeout_error = KafkaTimeoutError
         self._send = self._producer.send
         self._partitioner = partitioner
         # The fast path below appends straight to the client's record accumulator.
@@ -101,9 +123,8 @@ class KafkaPythonProducer:
         self._append = self._producer._accumulator.append
         self._wakeup = self._producer._sender.wakeup
         self._max_fast_bytes = self._producer.config["max_request_size"] // 2
-        self._routes: dict[bytes, Any] = {}
+        self._routes.clear()
         self._routes_until = 0.0
-        self._in_flight: deque[tuple[Any, Callable[..., None], Any]] = deque()
 
     def __repr__(self) -> str:
         return f"KafkaPythonProducer(topic={self.topic!r}, settings={self.settings!r})"
@@ -111,12 +132,18 @@ class KafkaPythonProducer:
     def send(
         self, key: bytes, value: bytes, on_ack: Callable[..., None], token: Any = NO_TOKEN
     ) -> None:
+        if self._reopen:  # a reset could not open the new client: try again (or raise)
+            self._open()
+            self._reopen = False
         tp = self._routes.get(key)
         if tp is None or time.monotonic() >= self._routes_until:
             tp = self._route(key)
         if len(value) > self._max_fast_bytes:
             # Let the client check the size (and raise MessageSizeTooLargeError).
-            future = self._send(self.topic, value=value, key=key, partition=tp.partition)
+            try:
+                future = self._send(self.topic, value=value, key=key, partition=tp.partition)
+            except self._kafka_error as exc:
+                raise refusal(exc) from exc
         else:
             future, full, new_batch, _ = self._append(tp, None, key, value, [])
             if full or new_batch:
@@ -155,10 +182,42 @@ class KafkaPythonProducer:
             if not future.is_done:
                 return
             in_flight.popleft()
+            error = future.exception
+            if error is not None:
+                error = self._after_failure(error)
             if token is NO_TOKEN:
-                on_ack(future.exception)
+                on_ack(error)
             else:
-                on_ack(future.exception, token)
+                on_ack(error, token)
+
+    def _after_failure(self, error: BaseException) -> BaseException:
+        """What a failed record is reported as, after recovering the client if needed.
+
+        kafka-python's idempotent producer (unlike the Java client, which bumps its epoch)
+        turns any error that is not retriable, such as one record too large for the
+        topic, into a fatal state of the whole client: every later record then fails
+        with that same error. The first such failure, in send order, is the record the
+        broker refused; it is reported as is. The client is then replaced, and the later
+        records of the old one are reported as retriable, so they are sent again instead
+        of being taken for refused.
+        """
+        if self._stale:
+            self._stale -= 1
+            return KafkaUnavailable(f"sent again after the client was reset: {error}")
+        if self._producer._transaction_manager.has_fatal_error():
+            self._reset()
+        return error
+
+    def _reset(self) -> None:
+        sender = self._producer._sender
+        sender.force_close()  # fails what the old client still holds: sent again
+        sender.join(5.0)
+        self._producer._closed = True
+        self._stale = len(self._in_flight)
+        self._reopen = True
+        with contextlib.suppress(KafkaUnavailable):  # else the next send opens it
+            self._open()
+            self._reopen = False
 
     def flush(self, timeout: float | None = None) -> bool:
         # kafka-python's flush(timeout) waits up to ``timeout`` for *each* batch; wait in

@@ -12,7 +12,7 @@ error, so the caller can send it again instead of losing it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from logpipe.config.connections import KafkaConnection
@@ -23,6 +23,18 @@ from logpipe.kafka.errors import access_checked
 COMPRESSIONS: tuple[str, ...] = COMPRESSION.choices or ()
 #: Client libraries behind ``Producer``.
 CLIENTS: tuple[str, ...] = KAFKA_CLIENT.choices or ()
+#: The largest request each client sends (set explicitly, so these numbers are the truth):
+#: kafka-python's ``max_request_size``, librdkafka's ``message.max.bytes``.
+CLIENT_MAX_REQUEST_BYTES: dict[str, int] = {"kafka-python": 1_048_576, "confluent": 1_000_000}
+#: Bytes a one-record batch adds around its value besides the key: the batch header
+#: (61), the record's varints and attributes, and what a codec adds to data it cannot
+#: compress. Generous, so that a value within ``value_limit`` is never refused for size.
+RECORD_OVERHEAD = 512
+
+
+def value_limit(max_message_bytes: int, key: bytes) -> int:
+    """The largest message value that, with ``key``, fits a ``max_message_bytes`` batch."""
+    return max_message_bytes - RECORD_OVERHEAD - len(key)
 
 
 class _NoToken:
@@ -73,6 +85,9 @@ class Producer(Protocol):
     """What the forwarder needs from a Kafka producer, whichever library is behind it."""
 
     topic: str
+    #: The largest record batch the topic accepts, learned from the broker when the
+    #: producer opened (capped by the client's own request limit).
+    max_message_bytes: int
 
     def send(
         self, key: bytes, value: bytes, on_ack: Callable[..., None], token: Any = NO_TOKEN
@@ -86,7 +101,9 @@ class Producer(Protocol):
         line, at tens of thousands of lines in flight).
 
         Raises KafkaUnavailable when it cannot even be queued (topic metadata unknown
-        while Kafka is down): the caller keeps the record and tries later."""
+        while Kafka is down): the caller keeps the record and tries later; RecordRefused
+        when the client refuses this record itself (too large); KafkaAccessDenied when
+        nothing can be sent."""
         ...
 
     def poll(self, timeout: float = 0.0) -> None:
@@ -107,15 +124,24 @@ def open_producer(
 ) -> Producer:
     """A connected producer for ``topic``.
 
+    The topic's ``max.message.bytes`` is asked of the broker first: it becomes the
+    producer's ``max_message_bytes`` (capped by the client's request limit) and caps the
+    batch size, so that no batch of small records is refused either.
+
     Raises KafkaUnavailable if no broker answers (worth retrying), KafkaAccessDenied if
     one answered and refused the credentials or the certificate (not worth it).
     """
     # The clients build on the settings defined here, so they are imported when needed.
     from logpipe.kafka.confluent import ConfluentProducer
     from logpipe.kafka.kafka_python import KafkaPythonProducer
+    from logpipe.kafka.topic_config import topic_max_message_bytes
 
     settings = settings or ProducerSettings()
     with access_checked(conn):
+        cap = CLIENT_MAX_REQUEST_BYTES[settings.client]
+        learned = topic_max_message_bytes(conn, topic, settings.client)
+        limit = cap if learned is None else min(learned, cap)
+        settings = replace(settings, batch_size=min(settings.batch_size, limit))
         if settings.client == "confluent":
-            return ConfluentProducer(conn, topic, settings)
-        return KafkaPythonProducer(conn, topic, settings)
+            return ConfluentProducer(conn, topic, settings, limit)
+        return KafkaPythonProducer(conn, topic, settings, limit)

@@ -47,9 +47,12 @@ def tail(paths: tuple[str, ...], **opts: Any) -> None:
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@options(*S.PARSING, *S.PRODUCER, S.DRY_RUN, *S.KAFKA, *S.COMMON)
+@options(*S.PARSING, S.STATE_DIR, *S.PRODUCER, S.DRY_RUN, *S.KAFKA, *S.COMMON)
 def ship(files: tuple[str, ...], **opts: Any) -> None:
-    """Send FILE... (plain or gzip) once; exit 0 when Kafka acknowledged every line."""
+    """Send FILE... (plain or gzip) once; exit 0 when Kafka acknowledged every line.
+
+    A line Kafka refuses for good is written to rejects.jsonl under --state-dir.
+    """
     from logpipe.logs2kafka.ship import run_ship
 
     _run(run_ship, list(files), opts)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from logpipe.kafka import NO_TOKEN
+from logpipe.kafka import CLIENT_MAX_REQUEST_BYTES, NO_TOKEN
 
 
 class PrintProducer:
@@ -23,6 +23,8 @@ class PrintProducer:
     def __init__(self, stream: BinaryIO, topic: str = "-") -> None:
         self.topic = topic
         self._stream = stream
+        #: No broker to ask: what the default client would send at most.
+        self.max_message_bytes = CLIENT_MAX_REQUEST_BYTES["kafka-python"]
 
     def send(
         self, key: bytes, value: bytes, on_ack: Callable[..., None], token: Any = NO_TOKEN

@@ -24,6 +24,17 @@ class Metrics:
             "Sends the Kafka client gave up on (each such line is sent again).",
             registry=r,
         )
+        self.lines_rejected = Counter(
+            "logs2kafka_lines_rejected",
+            "Lines Kafka refused for good, written to the reject file (then acknowledged).",
+            ["reason"],
+            registry=r,
+        )
+        self.lines_cut = Counter(
+            "logs2kafka_lines_cut_to_fit",
+            "Lines shipped cut (and flagged truncated) so the message fits the topic's limit.",
+            registry=r,
+        )
         self.parse_errors = Counter(
             "logs2kafka_parse_errors", "Lines shipped flagged with parse_error.", registry=r
         )

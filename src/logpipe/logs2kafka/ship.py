@@ -3,7 +3,9 @@
 For backfilling history (last week's rotated ``access.log.*.gz``). No checkpoint: the
 command succeeds (exit 0) only when Kafka acknowledged every line, so a failed run is
 simply run again. Lines go through the same Pipeline as ``tail`` (same envelope, same
-re-send of failed lines, same bound on memory).
+re-send of failed lines, same bound on memory). A line Kafka refuses for good is written
+to the reject file under ``--state-dir`` and counted (``rejected`` in the summary): it is
+accounted for, so it does not keep ``ship`` from ending, nor from exiting 0.
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ from logpipe.logs2kafka.health import KafkaHealth, connect
 from logpipe.logs2kafka.line_ids import read_lines_with_ids
 from logpipe.logs2kafka.metrics import Metrics
 from logpipe.logs2kafka.pipeline import Parser, Pipeline, PipelineSettings
-from logpipe.logs2kafka.setup import SetupError, pipeline_settings, shipping_parts
+from logpipe.logs2kafka.rejects import Rejects, file_place
+from logpipe.logs2kafka.setup import (
+    SetupError,
+    default_state_dir,
+    pipeline_settings,
+    shipping_parts,
+)
 from logpipe.logs2kafka.stop import StopSignal
 from logpipe.observability import get_logger
 
@@ -93,7 +101,8 @@ def _clock(seconds: float) -> str:
 
 @dataclass(frozen=True)
 class ShipResult:
-    """What ``ship`` did; ``complete`` when Kafka acknowledged every line read."""
+    """What ``ship`` did; ``complete`` when Kafka acknowledged every line read (a line
+    refused for good and written to the reject file counts as acknowledged)."""
 
     lines: int
     parse_errors: int
@@ -102,12 +111,17 @@ class ShipResult:
     complete: bool
     #: CPU time of the process meanwhile (all threads, the Kafka client's included).
     cpu_seconds: float = 0.0
+    #: Lines Kafka refused for good, written to the reject file.
+    rejected: int = 0
+    #: Lines shipped cut (flagged truncated) to fit the topic's limit.
+    cut: int = 0
 
     def summary(self) -> str:
         rate = self.lines / self.seconds if self.seconds > 0 else 0.0
         state = "all acknowledged" if self.complete else "INCOMPLETE"
         return (
             f"{self.lines} lines, {self.parse_errors} parse errors, "
+            f"{self.cut} cut to fit, {self.rejected} rejected, "
             f"{self.seconds:.1f} s ({rate:,.0f} lines/s, {self.cpu_seconds:.1f} s CPU), {state}"
         )
 
@@ -122,6 +136,7 @@ def ship(
     progress: bool = False,
     stop: StopSignal | None = None,
     metrics: Metrics | None = None,
+    rejects: Rejects | None = None,
 ) -> ShipResult:
     """Send every line of ``paths`` and wait until Kafka acknowledged all of them.
 
@@ -152,6 +167,7 @@ def ship(
             metrics,
             health,
             started,
+            rejects or Rejects(None, file_place),
         )
     finally:
         producer.close(timeout=5.0)
@@ -170,9 +186,17 @@ def _ship(
     metrics: Metrics,
     health: KafkaHealth,
     started: float,
+    rejects: Rejects,
 ) -> ShipResult:
     pipeline = Pipeline(
-        producer, parser, source.encode("utf-8"), settings, metrics, health, _ignore
+        producer,
+        parser,
+        source.encode("utf-8"),
+        settings,
+        metrics,
+        health,
+        _ignore,
+        rejects=rejects,
     )
     sources = [SourceFile(p) for p in paths]
     display = Progress(sum(s.size for s in sources)) if progress else None
@@ -181,6 +205,7 @@ def _ship(
         for src in sources:
             lines = read_lines_with_ids(src.stream, max_line_bytes)
             submit = pipeline.submit
+            name = str(src.path)  # the token: where a rejected line came from
             exhausted = False
             while not exhausted and not stop.event.is_set():
                 room = pipeline.room()
@@ -191,7 +216,7 @@ def _ship(
                 want = min(room, settings.chunk)
                 got = 0
                 for data, truncated, line_id in islice(lines, want):
-                    submit(data, truncated, None, line_id)
+                    submit(data, truncated, name, line_id)
                     got += 1
                 exhausted = got < want
                 pipeline.pump()
@@ -215,6 +240,8 @@ def _ship(
         failed_sends=pipeline.failed,
         seconds=time.monotonic() - started,
         complete=complete,
+        rejected=pipeline.rejected,
+        cut=pipeline.cut,
     )
 
 
@@ -230,6 +257,8 @@ def run_ship(paths: list[str], opts: dict[str, Any]) -> int:
             SourceFile(path).close()  # readable, before anything is sent
     except (ValueError, OSError) as exc:
         raise SetupError(str(exc)) from exc
+    state_dir = Path(opts["state_dir"]) if opts.get("state_dir") else default_state_dir()
+    rejects = Rejects(None if opts.get("dry_run") else state_dir, file_place)
     stop = StopSignal().install()
     try:
         result = ship(
@@ -241,6 +270,7 @@ def run_ship(paths: list[str], opts: dict[str, Any]) -> int:
             settings=pipeline_settings(opts),
             progress=sys.stderr.isatty() and not opts.get("dry_run"),
             stop=stop,
+            rejects=rejects,
         )
     except KafkaAccessDenied as exc:
         log.error("kafka refused the connection", extra={"reason": str(exc)})

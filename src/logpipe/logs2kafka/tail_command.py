@@ -22,6 +22,7 @@ from logpipe.logs2kafka.dry_run import dry_run_state
 from logpipe.logs2kafka.health import KafkaHealth, connect
 from logpipe.logs2kafka.metrics import Metrics
 from logpipe.logs2kafka.pipeline import Parser, Pipeline, PipelineSettings
+from logpipe.logs2kafka.rejects import Rejects, line_place
 from logpipe.logs2kafka.setup import (
     SetupError,
     default_state_dir,
@@ -51,8 +52,10 @@ class Forwarder:
         source: str,
         settings: PipelineSettings | None = None,
         metrics: Metrics | None = None,
+        rejects: Rejects | None = None,
     ) -> None:
         self.settings = settings or PipelineSettings()
+        self.rejects = rejects
         self.metrics = metrics or Metrics()
         self.health = KafkaHealth(self.metrics, self.settings.unhealthy_after)
         self.tailer = tailer
@@ -90,6 +93,7 @@ class Forwarder:
                 self.metrics,
                 self.health,
                 self._ack,
+                rejects=self.rejects,
             )
         except BaseException:
             stop.restore()
@@ -205,7 +209,10 @@ def run_tail(paths: list[str], opts: dict[str, Any]) -> int:
         except (CheckpointError, ValueError) as exc:
             raise SetupError(str(exc)) from exc
         metrics = Metrics()
-        forwarder = Forwarder(tailer, factory, parser, source, pipeline_settings(opts), metrics)
+        rejects = Rejects(directory, line_place)
+        forwarder = Forwarder(
+            tailer, factory, parser, source, pipeline_settings(opts), metrics, rejects
+        )
         try:
             server = serve_health(
                 opts.get("metrics_port"),

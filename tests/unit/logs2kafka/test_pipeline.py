@@ -1,4 +1,5 @@
-"""The pipeline's bookkeeping: acks to tokens, re-sends, the pending bound, outage logs.
+"""The pipeline's bookkeeping: acks to tokens, re-sends, the pending bound, outage logs,
+and what each class of error does (re-send after a backoff, reject, stop), cutting to fit.
 
 The producer and the parser here are in-memory fakes: what is tested is the pure logic
 between them (the real Kafka is exercised by tests/integration/test_forwarder_*.py).
@@ -8,12 +9,19 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
+
+import orjson
+import pytest
 
 from logpipe.envelope import LogEntry, decode
-from logpipe.kafka import NO_TOKEN, KafkaUnavailable
+from logpipe.kafka import NO_TOKEN, KafkaAccessDenied, KafkaUnavailable, RecordRefused
+from logpipe.kafka.producer import RECORD_OVERHEAD
+from logpipe.logs2kafka.fit import CUT_REASON
 from logpipe.logs2kafka.health import KafkaHealth
 from logpipe.logs2kafka.metrics import Metrics
 from logpipe.logs2kafka.pipeline import Pipeline, PipelineSettings
+from logpipe.logs2kafka.rejects import Rejects
 
 
 class FakeParser:
@@ -29,13 +37,17 @@ class FakeProducer:
 
     topic = "t"
 
-    def __init__(self):
+    def __init__(self, max_message_bytes=1_048_576):
         self.sent = []  # (value, on_ack)
         self.down = False
+        self.refuse: Exception | None = None  # raised by send, as a client refusing
+        self.max_message_bytes = max_message_bytes
 
     def send(self, key, value, on_ack, token=NO_TOKEN):
         if self.down:
             raise KafkaUnavailable("metadata timeout")
+        if self.refuse is not None:
+            raise self.refuse
         if token is not NO_TOKEN:
             on_ack = functools.partial(lambda cb, t, error: cb(error, t), on_ack, token)
         self.sent.append((value, on_ack))
@@ -56,14 +68,21 @@ class FakeProducer:
         return [decode(v).log for v, _ in sent]
 
 
-def make(max_pending=10, stall_after=10.0):
+def make(max_pending=10, stall_after=10.0, rejects=None, max_message_bytes=1_048_576):
     acked = []
-    producer = FakeProducer()
+    producer = FakeProducer(max_message_bytes)
     metrics = Metrics()
     settings = PipelineSettings(max_pending=max_pending, stall_after=stall_after)
     health = KafkaHealth(metrics, unhealthy_after=60)
-    pipeline = Pipeline(producer, FakeParser(), b"h", settings, metrics, health, acked.append)
+    pipeline = Pipeline(
+        producer, FakeParser(), b"h", settings, metrics, health, acked.append, rejects=rejects
+    )
     return pipeline, producer, acked, health
+
+
+def due(pipeline):
+    """Let the backoff before the next re-send pass (tests do not wait for it)."""
+    pipeline._next_retry = 0.0
 
 
 def test_acks_hand_tokens_back_and_free_room():
@@ -86,6 +105,9 @@ def test_failed_sends_are_sent_again_in_order_never_dropped():
     assert acked == []
     assert pipeline.failed == 4
     assert not health.is_reachable()
+    assert producer.sent == []  # not at once: after a backoff
+    due(pipeline)
+    pipeline.pump()
     assert [v for v in producer.complete()] == [f"line {i}" for i in range(4)]
     pipeline.pump()
     assert acked == [0, 1, 2, 3]
@@ -116,6 +138,8 @@ def test_outage_is_logged_once_not_per_line(caplog):
                 pipeline.submit(f"{round_}-{i}".encode(), False, i)
             producer.complete(error=RuntimeError("broker gone"))
             pipeline.pump()
+            due(pipeline)
+        pipeline.pump()  # the re-send
         producer.complete()
         pipeline.pump()
     messages = [r.getMessage() for r in caplog.records]
@@ -159,3 +183,106 @@ def test_the_line_id_goes_with_the_line_each_time_it_is_sent(monkeypatch):
     pipeline.pump()  # re-sends
     again = [decode(value) for value, _ in producer.sent]
     assert [e.line_id for e in first] == [e.line_id for e in again] == ["0123456789abcdef:0", None]
+
+
+# --- errors sorted once: a record refused for good, a fatal refusal, an oversized line ---
+
+
+def test_record_refused_for_good_is_rejected_counted_and_acknowledged(tmp_path):
+    from kafka.errors import MessageSizeTooLargeError
+
+    rejects = Rejects(tmp_path, lambda token: (f"/logs/{token}", 100))
+    pipeline, producer, acked, health = make(rejects=rejects)
+    for i in range(3):
+        pipeline.submit(f"line {i}".encode(), False, i)
+    sent, producer.sent = producer.sent, []
+    sent[0][1](None)
+    sent[1][1](MessageSizeTooLargeError("over the topic's max.message.bytes"))
+    sent[2][1](None)
+    pipeline.pump()
+    assert acked == [0, 1, 2]  # the refused line is accounted for: its checkpoint moves
+    assert pipeline.pending == 0 and pipeline.rejected == 1 and pipeline.failed == 0
+    assert producer.sent == [] and pipeline.room() == 10  # never sent again
+    assert health.is_reachable()  # Kafka answered: no "kafka unreachable"
+    (record,) = [orjson.loads(x) for x in (tmp_path / "rejects.jsonl").read_bytes().splitlines()]
+    assert record["reason"] == "message_too_large"
+    assert (record["path"], record["end_offset"], record["line"]) == ("/logs/1", 100, "line 1")
+    registry = pipeline._metrics.registry
+    sample = registry.get_sample_value(
+        "logs2kafka_lines_rejected_total", {"reason": "message_too_large"}
+    )
+    assert sample == 1
+
+
+def test_refusal_while_queueing_is_rejected_too(tmp_path):
+    pipeline, producer, acked, _ = make(rejects=Rejects(tmp_path))
+    producer.refuse = RecordRefused("message_too_large", "client limit")
+    pipeline.submit(b"big", False, "a")
+    producer.refuse = None
+    pipeline.submit(b"next", False, "b")
+    producer.complete()
+    pipeline.pump()
+    assert acked == ["a", "b"] and pipeline.rejected == 1
+    assert b'"line":"big"' in (tmp_path / "rejects.jsonl").read_bytes()
+
+
+def test_fatal_refusal_raises_once_and_stops_the_waiting():
+    from kafka.errors import TopicAuthorizationFailedError
+
+    pipeline, producer, acked, _ = make()
+    pipeline.submit(b"a", False, "a")
+    pipeline.submit(b"b", False, "b")
+    sent, producer.sent = producer.sent, []
+    sent[0][1](None)
+    sent[1][1](TopicAuthorizationFailedError("not allowed"))
+    with pytest.raises(KafkaAccessDenied, match="not allowed"):
+        pipeline.pump()
+    assert acked == ["a"]  # what was delivered before still counts
+    assert pipeline.pending == 1  # the refused line is not delivered, not rejected
+    assert pipeline.wait_all_acked(None) is False  # at once, not forever
+    pipeline.pump()  # the stop path pumps again: no second raise
+
+
+def test_retriable_failures_back_off_and_keep_health_until_the_bound():
+    pipeline, producer, _acked, health = make()
+    pipeline.submit(b"a", False, "a")
+    waits = []
+    for _ in range(4):
+        producer.complete(error=RuntimeError("timed out"))
+        pipeline.pump()
+        waits.append(pipeline._next_retry - time.monotonic())
+        due(pipeline)
+        pipeline.pump()  # the re-send
+    assert waits[0] <= 0.5 and waits[-1] > 0.9  # growing, jittered
+    assert not health.is_reachable() and health.is_healthy()
+    producer.complete()
+    pipeline.pump()
+    assert health.is_reachable() and pipeline._backoff.attempts == 0
+
+
+def test_oversized_envelope_is_cut_to_fit_the_topic():
+    pipeline, producer, acked, _ = make(max_message_bytes=2000)
+    limit = pipeline.max_value_bytes
+    assert limit == 2000 - RECORD_OVERHEAD - 1
+    pipeline.submit(b"short line", False, "short")
+    pipeline.submit(b"\x00" * 256 * 1024, False, "nul")
+    pipeline.submit(b"\xff\xfe" * 128 * 1024, False, "bad utf-8")
+    values = [value for value, _ in producer.sent]
+    assert all(len(v) <= limit for v in values)
+    short, nul, bad = (decode(v) for v in values)
+    assert short.log == "short line" and not short.truncated and short.fields == {}
+    assert nul.truncated and nul.parse_error == CUT_REASON and set(nul.log) == {"\x00"}
+    assert bad.truncated and bad.log.startswith("\\xff\\xfe\\xff")
+    assert len(values[1]) > limit - 10 and len(values[2]) > limit - 10  # as much as fits
+    producer.complete()
+    pipeline.pump()
+    pipeline.publish_metrics()
+    assert acked == ["short", "nul", "bad utf-8"]
+    assert pipeline._metrics.registry.get_sample_value("logs2kafka_lines_cut_to_fit_total") == 2
+
+
+def test_envelope_that_cannot_fit_at_all_is_rejected(tmp_path):
+    pipeline, producer, acked, _ = make(rejects=Rejects(tmp_path), max_message_bytes=600)
+    pipeline.submit(b"x" * 1000, False, "x")
+    pipeline.pump()
+    assert producer.sent == [] and acked == ["x"] and pipeline.rejected == 1
