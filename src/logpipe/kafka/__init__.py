@@ -29,7 +29,6 @@ from logpipe.kafka.errors import (
     access_checked,
     classify,
 )
-from logpipe.kafka.surface import check_kafka_client
 from logpipe.kafka.producer import (
     CLIENT_MAX_REQUEST_BYTES,
     COMPRESSIONS,
@@ -39,6 +38,7 @@ from logpipe.kafka.producer import (
     open_producer,
     value_limit,
 )
+from logpipe.kafka.surface import check_kafka_client
 
 __all__ = [
     "CLIENT_MAX_REQUEST_BYTES",
@@ -58,8 +58,8 @@ __all__ = [
     "access_checked",
     "build_client_config",
     "build_confluent_config",
-    "classify",
     "check_kafka_client",
+    "classify",
     "create_topic",
     "open_producer",
     "redact",
