@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -136,6 +138,40 @@ class ServicePair:
         """services/ctl for this pair, e.g. pair.ctl("up"), pair.ctl("stop-kafka")."""
         return run_ctl(*args, env=self.env)
 
+    def kill9(self, server: str) -> int:
+        """kill -9 one server ("kafka" or "cassandra"), as a crash or an OOM kill would;
+        returns its pid. ``ctl("start-kafka")`` starts it again."""
+        pidfile = Path(self.env["LOGPIPE_SERVICES_DIR"]) / server / f"{server}.pid"
+        pid = int(pidfile.read_text().split()[0])
+        os.kill(pid, signal.SIGKILL)
+        while Path(f"/proc/{pid}").exists() and _state(pid) != "Z":
+            time.sleep(0.1)
+        return pid
+
+
+def _state(pid: int) -> str:
+    """A process's state letter from /proc (Z: a zombie, dead but not reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def service_pair(folder: Path) -> ServicePair:
+    """A pair apart from the shared one, on free ports, its servers' files under ``folder``
+    (not started: pair.ctl("up"), about 10 s and 1.5 GiB of memory)."""
+    kafka, controller, cql, storage, ssl_storage = free_ports(5)
+    env = {
+        **os.environ,
+        "LOGPIPE_SERVICES_DIR": str(folder / "services"),
+        "LOGPIPE_KAFKA_PORT": str(kafka),
+        "LOGPIPE_KAFKA_CONTROLLER_PORT": str(controller),
+        "LOGPIPE_CASSANDRA_PORT": str(cql),
+        "LOGPIPE_CASSANDRA_STORAGE_PORT": str(storage),
+        "LOGPIPE_CASSANDRA_SSL_STORAGE_PORT": str(ssl_storage),
+    }
+    return ServicePair(env=env, kafka_port=kafka, cassandra_port=cql)
+
 
 @pytest.fixture
 def separate_services(tmp_path: Path) -> Iterator[ServicePair]:
@@ -144,17 +180,7 @@ def separate_services(tmp_path: Path) -> Iterator[ServicePair]:
     Not started: the test calls pair.ctl("up") (about 10 s, 1.5 GiB of memory). Whatever
     the test did, everything of this pair is stopped at the end.
     """
-    kafka, controller, cql, storage, ssl_storage = free_ports(5)
-    env = {
-        **os.environ,
-        "LOGPIPE_SERVICES_DIR": str(tmp_path / "services"),
-        "LOGPIPE_KAFKA_PORT": str(kafka),
-        "LOGPIPE_KAFKA_CONTROLLER_PORT": str(controller),
-        "LOGPIPE_CASSANDRA_PORT": str(cql),
-        "LOGPIPE_CASSANDRA_STORAGE_PORT": str(storage),
-        "LOGPIPE_CASSANDRA_SSL_STORAGE_PORT": str(ssl_storage),
-    }
-    pair = ServicePair(env=env, kafka_port=kafka, cassandra_port=cql)
+    pair = service_pair(tmp_path)
     yield pair
     pair.ctl("down")
 
