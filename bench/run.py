@@ -9,6 +9,8 @@ Components and their contenders (ours first):
 3. Kafka -> Cassandra (rows/s, peak RSS): ``kafka2cassandra poll``, the tutorial's
    poller and the driver's ``execute_concurrent`` ceiling (bench_poll.py).
 4. End to end and 5. memory over time (bench_e2e.py): one long experiment, run once.
+6. kafka2cassandra draining a backlog of 1,000,000 records: peak RSS, rows/s
+   (bench_backlog.py), run once.
 
 Rounds interleave the contenders (ours, baselines, ours, baselines, ...), so a busy
 minute of the machine hits all of them; each figure is the median over the rounds
@@ -16,7 +18,7 @@ minute of the machine hits all of them; each figure is the median over the round
 after this run, removed at the end. Writes bench/results/latest.json, docs/benchmarks.md
 and the charts (bench/report.py).
 
-    .venv/bin/python bench/run.py [--quick] [--runs N] [--only parse,ship,poll,e2e]
+    .venv/bin/python bench/run.py [--quick] [--runs N] [--only parse,ship,poll,e2e,backlog]
 """
 
 from __future__ import annotations
@@ -282,7 +284,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one round")
     parser.add_argument("--runs", type=int, help="rounds (default 3, quick 1)")
-    parser.add_argument("--only", default="parse,ship,poll,e2e")
+    parser.add_argument("--only", default="parse,ship,poll,e2e,backlog")
     parser.add_argument("--results", type=Path, default=RESULTS)
     opts = parser.parse_args()
     mode = "quick" if opts.quick else "full"
@@ -346,6 +348,15 @@ def main() -> int:
         results["end_to_end"] = undisturbed(
             "end to end", lambda: guarded("end to end", lambda: bench_e2e.run(opts.quick))
         )
+    if "backlog" in only:
+        kit.say("== kafka2cassandra draining a backlog (peak RSS, one pass)")
+        import bench_backlog
+
+        records = 100_000 if opts.quick else 1_000_000
+        results["backlog"] = undisturbed(
+            "backlog", lambda: guarded("backlog", lambda: bench_backlog.run(records)), tries=1
+        )
+        kit.say(f"  {json.dumps(results['backlog'])}")
     results["duration_s"] = round(time.monotonic() - started, 1)
     disturbed = list(DISTURBED)
     if disturbed:
