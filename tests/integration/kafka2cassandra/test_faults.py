@@ -36,6 +36,18 @@ pytestmark = pytest.mark.integration
 FAST = {"retry_base": 0.2, "retry_cap": 1.0, "log_id_mode": "event"}
 
 
+def fast_poller(bootstrap: str, contact: str, name: str, dlq: str, **extra: object) -> PollerThread:
+    """A poller of topic, keyspace and group ``name``, retrying quickly."""
+    return PollerThread(
+        bootstrap, contact, topic=name, keyspace=name, group_id=name, dlq_topic=dlq,
+        **FAST, **extra,
+    )  # fmt: skip
+
+
+def caught_up(bootstrap: str, group: str, topic: str) -> bool:
+    return committed_offsets(bootstrap, group, topic) == end_offsets(bootstrap, topic)
+
+
 def admin(bootstrap: str) -> KafkaAdminClient:
     return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="logpipe-test")
 
@@ -115,45 +127,32 @@ def test_dead_letter_topic_gets_the_cluster_default_replication(
 def test_unwritable_dead_letter_topic_holds_only_its_partition_then_letters_are_cut_to_fit(
     kafka_bootstrap, cassandra_contact_points, unique_name
 ):
-    topic, ks, dlq = unique_name("held"), unique_name("held"), unique_name("held_dlq")
-    group = unique_name("held")
-    make_topic(kafka_bootstrap, topic, partitions=2)
+    name, dlq = unique_name("held"), unique_name("held_dlq")
+    make_topic(kafka_bootstrap, name, partitions=2)
     set_max_message_bytes(kafka_bootstrap, dlq, 100, create=True)  # not even the headers fit
     good = [encode(e) for e in entries(40, sources=1)]
     poison = b"not an envelope " + b"x" * 20_000
-    produce_to(kafka_bootstrap, topic, 0, [*good[:5], poison, *good[5:10]])
-    with keyspace(cassandra_contact_points, ks) as store:
-        with PollerThread(
-            kafka_bootstrap,
-            cassandra_contact_points,
-            topic=topic,
-            keyspace=ks,
-            group_id=group,
-            dlq_topic=dlq,
-            **FAST,
-        ) as running:
-            metrics = running.poller.metrics
-            assert wait_until(lambda: metrics.dead_letter_held._value.get() == 1, 20)
-            # partition 1 flows meanwhile: its rows arrive within 5 s
-            produce_to(kafka_bootstrap, topic, 1, good[10:40])
-            sent = time.monotonic()
-            assert wait_until(lambda: len(all_logs(store, ks)) == 40, 5, 0.1)
-            assert time.monotonic() - sent < 5
-            assert wait_until(
-                lambda: committed_offsets(kafka_bootstrap, group, topic) == {0: 5, 1: 30}, 10
-            )
-            assert metrics.dead_letter_failures._value.get() >= 1
-            # the topic takes 3000 bytes: the letter goes, cut, and partition 0 resumes
-            set_max_message_bytes(kafka_bootstrap, dlq, 3000)
-            assert wait_until(
-                lambda: (
-                    committed_offsets(kafka_bootstrap, group, topic)
-                    == end_offsets(kafka_bootstrap, topic)
-                ),
-                30,
-            )
-            assert metrics.dead_letter_held._value.get() == 0
-        assert sorted(all_logs(store, ks)) == sorted(e.log for e in entries(40, sources=1))
+    produce_to(kafka_bootstrap, name, 0, [*good[:5], poison, *good[5:10]])
+    with (
+        keyspace(cassandra_contact_points, name) as store,
+        fast_poller(kafka_bootstrap, cassandra_contact_points, name, dlq) as running,
+    ):
+        metrics = running.poller.metrics
+        assert wait_until(lambda: metrics.dead_letter_held._value.get() == 1, 20)
+        # partition 1 flows meanwhile: its rows arrive within 5 s
+        produce_to(kafka_bootstrap, name, 1, good[10:40])
+        sent = time.monotonic()
+        assert wait_until(lambda: len(all_logs(store, name)) == 40, 5, 0.1)
+        assert time.monotonic() - sent < 5
+        assert wait_until(
+            lambda: committed_offsets(kafka_bootstrap, name, name) == {0: 5, 1: 30}, 10
+        )
+        assert metrics.dead_letter_failures._value.get() >= 1
+        # the topic takes 3000 bytes: the letter goes, cut, and partition 0 resumes
+        set_max_message_bytes(kafka_bootstrap, dlq, 3000)
+        assert wait_until(lambda: caught_up(kafka_bootstrap, name, name), 30)
+        assert metrics.dead_letter_held._value.get() == 0
+        assert sorted(all_logs(store, name)) == sorted(e.log for e in entries(40, sources=1))
     [letter] = read_all(kafka_bootstrap, dlq)
     headers = dict(letter.headers)
     assert headers["logpipe.original.size"] == str(len(poison)).encode()
@@ -164,76 +163,51 @@ def test_unwritable_dead_letter_topic_holds_only_its_partition_then_letters_are_
 def test_poison_in_one_partition_with_no_dead_letter_topic_to_be_had_holds_up_no_other(
     kafka_bootstrap, cassandra_contact_points, unique_name
 ):
-    topic, ks, group = unique_name("poison"), unique_name("poison"), unique_name("poison")
-    make_topic(kafka_bootstrap, topic, partitions=2)
+    name = unique_name("poison")
+    make_topic(kafka_bootstrap, name, partitions=2)
     good = [encode(e) for e in entries(300, sources=1)]
     # Poison after poison in partition 0, and a dead-letter topic that cannot exist.
-    produce_to(kafka_bootstrap, topic, 0, [good[0], *[b"\xff poison"] * 200, good[1]])
+    produce_to(kafka_bootstrap, name, 0, [good[0], *[b"\xff poison"] * 200, good[1]])
     with (
-        keyspace(cassandra_contact_points, ks) as store,
-        PollerThread(
-            kafka_bootstrap,
-            cassandra_contact_points,
-            topic=topic,
-            keyspace=ks,
-            group_id=group,
-            dlq_topic="no such topic!",
-            shutdown_timeout=4.0,
-            **FAST,
+        keyspace(cassandra_contact_points, name) as store,
+        fast_poller(
+            kafka_bootstrap, cassandra_contact_points, name, "no such topic!", shutdown_timeout=4.0
         ) as running,
     ):
         assert wait_until(lambda: running.poller.metrics.dead_letter_held._value.get(), 20)
-        produce_to(kafka_bootstrap, topic, 1, good[2:])
+        produce_to(kafka_bootstrap, name, 1, good[2:])
         sent = time.monotonic()
-        assert wait_until(lambda: len(all_logs(store, ks)) == 300, 5, 0.1)
+        assert wait_until(lambda: len(all_logs(store, name)) == 300, 5, 0.1)
         assert time.monotonic() - sent < 5
         assert running.poller.is_alive()
         assert wait_until(
-            lambda: committed_offsets(kafka_bootstrap, group, topic) == {0: 1, 1: 298}, 10
+            lambda: committed_offsets(kafka_bootstrap, name, name) == {0: 1, 1: 298}, 10
         )
 
 
 def test_table_dropped_and_recreated_is_waited_for_never_dead_lettered(
     kafka_bootstrap, cassandra_contact_points, unique_name
 ):
-    topic, ks, group = unique_name("drop"), unique_name("drop"), unique_name("drop")
-    dlq = f"{topic}_dlq"
-    make_topic(kafka_bootstrap, topic, partitions=2)
+    name = unique_name("drop")
+    dlq = f"{name}_dlq"
+    make_topic(kafka_bootstrap, name, partitions=2)
     before, after = entries(100, sources=2), entries(300, sources=2, start=100)
-    with keyspace(cassandra_contact_points, ks) as store:
-        with PollerThread(
-            kafka_bootstrap,
-            cassandra_contact_points,
-            topic=topic,
-            keyspace=ks,
-            group_id=group,
-            dlq_topic=dlq,
-            **FAST,
-        ) as running:
-            metrics = running.poller.metrics
-            produce_entries(kafka_bootstrap, topic, before)
-            assert wait_until(
-                lambda: (
-                    committed_offsets(kafka_bootstrap, group, topic)
-                    == end_offsets(kafka_bootstrap, topic)
-                ),
-                30,
-            )
-            committed = committed_offsets(kafka_bootstrap, group, topic)
-            store.session.execute(f"DROP TABLE {ks}.logs")
-            produce_entries(kafka_bootstrap, topic, after)
-            assert wait_until(lambda: metrics.schema_missing._value.get() == 1, 20)
-            time.sleep(2)  # several retries against the missing table
-            assert committed_offsets(kafka_bootstrap, group, topic) == committed
-            store.apply_schema(ks, Replication.parse(1))
-            assert wait_until(lambda: len(all_logs(store, ks)) == len(after), 30)
-            assert wait_until(
-                lambda: (
-                    committed_offsets(kafka_bootstrap, group, topic)
-                    == end_offsets(kafka_bootstrap, topic)
-                ),
-                30,
-            )
-            assert metrics.schema_missing._value.get() == 0
-        assert sorted(all_logs(store, ks)) == sorted(e.log for e in after)
+    with (
+        keyspace(cassandra_contact_points, name) as store,
+        fast_poller(kafka_bootstrap, cassandra_contact_points, name, dlq) as running,
+    ):
+        metrics = running.poller.metrics
+        produce_entries(kafka_bootstrap, name, before)
+        assert wait_until(lambda: caught_up(kafka_bootstrap, name, name), 30)
+        committed = committed_offsets(kafka_bootstrap, name, name)
+        store.session.execute(f"DROP TABLE {name}.logs")
+        produce_entries(kafka_bootstrap, name, after)
+        assert wait_until(lambda: metrics.schema_missing._value.get() == 1, 20)
+        time.sleep(2)  # several retries against the missing table
+        assert committed_offsets(kafka_bootstrap, name, name) == committed
+        store.apply_schema(name, Replication.parse(1))
+        assert wait_until(lambda: len(all_logs(store, name)) == len(after), 30)
+        assert wait_until(lambda: caught_up(kafka_bootstrap, name, name), 30)
+        assert metrics.schema_missing._value.get() == 0
+        assert sorted(all_logs(store, name)) == sorted(e.log for e in after)
     assert end_offsets(kafka_bootstrap, dlq) == {0: 0}
