@@ -78,7 +78,8 @@ def _ssl_context(conn: CassandraConnection) -> ssl.SSLContext | None:
         return None
     context = ssl.create_default_context(cafile=conn.ca_file)
     # The driver passes each node's address as the server name when check_hostname is on,
-    # so a node addressed by IP needs that IP in its certificate's subjectAltName. Turning
+    # and that address is an IP (contact points are resolved, peers are discovered by IP),
+    # so each node's certificate needs its IP in its subjectAltName. Turning
     # it off (--cassandra-no-verify-hostname) leaves only the CA check, with a warning at
     # every start (CassandraConnection.from_options).
     context.check_hostname = conn.verify_hostname

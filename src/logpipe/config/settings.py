@@ -226,8 +226,10 @@ CASSANDRA_NO_VERIFY_HOSTNAME = define(
     "--cassandra-no-verify-hostname",
     "CASSANDRA_NO_VERIFY_HOSTNAME",
     False,
-    "Accept a node certificate issued for another host name or address (the CA is still "
-    "checked); a warning says so at every start.",
+    "Accept a node certificate that does not name the node (the CA is still checked); a "
+    "warning says so at every start. Without it, each node's certificate must hold the "
+    "node's IP address in its subjectAltName: the driver connects to the addresses it "
+    "resolves and discovers.",
     is_flag=True,
 )
 

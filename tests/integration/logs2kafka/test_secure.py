@@ -124,3 +124,43 @@ def test_refused_credentials_or_certificate_end_with_one_clear_error(
         last = output.strip().splitlines()[-1]
         assert last.startswith("Error: Kafka at") and word in last.lower(), last
         assert "not-the-password" not in output and sec.password("kafka") not in output
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_a_broker_certificate_for_another_name_is_refused_unless_told(
+    client, secure_services, unique_name, tmp_path
+):
+    """The broker's certificate names 127.0.0.1 and localhost. Reached as ``127.1`` (the
+    same address, a name the certificate does not hold) the host name check refuses it,
+    in one line; --kafka-no-verify-hostname accepts it, with a warning at start."""
+    sec = secure_services
+    port = sec.kafka["bootstrap_servers"].rsplit(":", 1)[1]
+    topic = unique_name("hostname")
+    create_topic(_connection(sec), topic, partitions=1)
+    log = tmp_path / "access.log"
+    log.write_bytes(b"".join(access_line("hostname", n) for n in range(10)))
+    env = {**_env(sec, topic, client), "KAFKA_BOOTSTRAP_SERVERS": f"127.1:{port}"}
+    env["LOG_LEVEL"] = "info"
+
+    def ship(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [LOGS2KAFKA, "ship", str(log)], env={**env, **extra}, capture_output=True,
+            text=True, timeout=90, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+
+    refused = ship()
+    output = refused.stdout + refused.stderr
+    assert refused.returncode == 1, output[-3000:]
+    assert "Traceback" not in output
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("Error: Kafka at") and "certificate" in last.lower(), last
+
+    accepted = ship(KAFKA_NO_VERIFY_HOSTNAME="true")
+    output = accepted.stdout + accepted.stderr
+    assert accepted.returncode == 0, output[-3000:]
+    assert "broker host names are not verified (--kafka-no-verify-hostname)" in output
+    reader = TopicReader(sec.kafka["bootstrap_servers"], topic, _connection(sec))
+    try:
+        assert len(reader.wait_count(10, 60)) == 10
+    finally:
+        reader.close()
