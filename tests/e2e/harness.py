@@ -285,6 +285,7 @@ class Report:
     delays_ms: list[float] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
     resent: list[tuple[int, int]] = field(default_factory=list)
+    kills: dict[str, int] = field(default_factory=dict)
 
     def percentile(self, q: float) -> float:
         if not self.delays_ms:
@@ -297,11 +298,12 @@ class Report:
             [
                 "fault-injection run",
                 *(f"  event: {event}" for event in self.events),
+                *(f"  {what:<28}{n} times" for what, n in sorted(self.kills.items())),
                 f"  lines written     {self.written}",
                 f"  rows              {self.rows}",
                 f"  missing           {len(self.missing)}",
-                f"  duplicate rows    {self.row_duplicates}"
-                f" (of which re-sent by logs2kafka into the topic: {self.topic_duplicates})",
+                f"  duplicate rows    {self.row_duplicates}",
+                f"  lines in the topic twice (re-sent by logs2kafka) {self.topic_duplicates}",
                 f"  re-sent ranges    {self.resent[:12]}",
                 f"  topic records     {self.topic_records}",
                 f"  dead-lettered     {self.dlq}",

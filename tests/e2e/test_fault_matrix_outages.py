@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from logpipe_testkit.readiness import http_status
 from logpipe_testkit.traffic import LogWriter
 from tests.conftest import ServicePair, service_pair
-from tests.e2e.matrix import CORPUS, Pipeline, Tally, metric, metrics
+from tests.e2e.matrix import CORPUS, Pipeline, Tally, metric, metrics, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -62,8 +63,8 @@ def outage(
     pipe: Pipeline,
     pair: ServicePair,
     harm: Callable[[LogWriter], None],
-    before: float = 3.0,
-    after: float = 3.0,
+    before: float = 2.0,
+    after: float = 2.0,
 ) -> tuple[LogWriter, float]:
     """Both daemons on a plain ``access.log``; lines for ``before`` s, Kafka stopped, ``harm``
     done to the log while lines keep coming, Kafka started, lines for ``after`` s more.
@@ -102,9 +103,9 @@ def test_kafka_outage_spanning_two_rename_rotations(pipe: Pipeline, pair: Servic
     def rotate_twice(writer: LogWriter) -> None:
         time.sleep(2)
         writer.rotate_logrotate()
-        time.sleep(3)
-        writer.rotate_logrotate()
         time.sleep(2)
+        writer.rotate_logrotate()
+        time.sleep(1)
 
     writer, unread = outage(pipe, pair, rotate_twice)
     tally = settled(pipe, writer)
@@ -124,7 +125,7 @@ def test_kafka_outage_spanning_a_compressed_rotation(pipe: Pipeline, pair: Servi
         time.sleep(2)
         for _ in range(3):
             writer.rotate_logrotate(compress=True)
-            time.sleep(2)
+            time.sleep(1.5)
 
     writer, _ = outage(pipe, pair, rotate_thrice)
     tally = settled(pipe, writer)
@@ -148,6 +149,8 @@ def test_kafka_outage_and_restart_across_compressed_rotations(
             writer.rotate_logrotate(compress=True)
             time.sleep(1.5)
         shipper.start()
+        health = f"http://127.0.0.1:{pipe.port(shipper)}/healthz"
+        wait_for(lambda: http_status(health) != 0, 60, "logs2kafka serving its metrics")
 
     writer, _ = outage(pipe, pair, rotate_while_down)
     pipe.wait_ready(pipe.daemons[1], timeout=120)
@@ -164,9 +167,9 @@ def test_copytruncate_during_a_kafka_outage(pipe: Pipeline, pair: ServicePair) -
     see lines written after its last look at the file)."""
 
     def copytruncate(writer: LogWriter) -> None:
-        time.sleep(3)
+        time.sleep(2)
         writer.rotate_copytruncate(lose=5)
-        time.sleep(3)
+        time.sleep(2)
 
     writer, _ = outage(pipe, pair, copytruncate)
     lost = set(writer.lost_in_rotation)
