@@ -81,15 +81,20 @@ def _ask_confluent(conn: KafkaConnection, topic: str, timeout: float) -> int | N
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, ConfigResource
 
-    from logpipe.kafka.confluent import CONFLUENT_LOG
+    from logpipe.kafka.confluent import CONFLUENT_LOG, _confluent_error
 
-    admin = AdminClient({**build_confluent_config(conn), "logger": CONFLUENT_LOG})
+    admin = AdminClient(
+        {**build_confluent_config(conn), "logger": CONFLUENT_LOG, "error_cb": _confluent_error}
+    )
     futures = admin.describe_configs([ConfigResource("topic", topic)], request_timeout=timeout)
     try:
         configs = next(iter(futures.values())).result(timeout + 1.0)
     except KafkaException as exc:
         error = exc.args[0]
         if error.code() in _UNREACHABLE:
+            # librdkafka hands its logs and errors over in poll() only, and they alone say
+            # whether a broker refused the credentials or the certificate (access_checked).
+            admin.poll(0)
             raise KafkaUnavailable(f"no answer to DescribeConfigs: {error.str()}") from exc
         raise
     entry = configs.get(MAX_MESSAGE_BYTES)
