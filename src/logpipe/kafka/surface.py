@@ -38,6 +38,15 @@ NEEDS: tuple[Need, ...] = (
     Need("kafka.producer.sender:Sender", "force_close", METHOD, "close when Kafka is gone"),
     Need("kafka.producer.sender:Sender", "join", METHOD, "close when Kafka is gone"),
     Need(_PRODUCER, "_closed", ATTRIBUTE, "close when Kafka is gone"),
+    # KafkaPythonProducer: the idempotent client turned fatal by one refused record is
+    # replaced, so the records after it are sent again instead of taken for refused.
+    Need(_PRODUCER, "_transaction_manager", ATTRIBUTE, "replacing a client after a refusal"),
+    Need(
+        "kafka.producer.transaction_manager:TransactionManager",
+        "has_fatal_error",
+        METHOD,
+        "replacing a client after a refusal",
+    ),
     # kafka_python.KafkaPythonProducer._route: the partition of a key, computed once.
     Need(_PRODUCER, "_metadata", ATTRIBUTE, "routing a key to its partition"),
     Need(_CLUSTER, "partitions_for_topic", METHOD, "routing a key to its partition"),
