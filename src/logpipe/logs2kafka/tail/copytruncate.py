@@ -36,6 +36,7 @@ from logpipe.logs2kafka.tail.identity import (
     TAIL_BYTES,
     Fingerprint,
     digest,
+    file_key,
     holds,
     recognisable,
 )
@@ -162,7 +163,7 @@ class CopyTruncate:
                 )
             positions.lose(reader.path, seen - kept, "written before it was truncated")
             positions.record_skipped(reader)  # a dropped fragment of the old content
-            new_id = positions.new_file_id(st, fp)
+            new_id = positions.new_file_id(file_key(st), fp)
             reader.restart(new_id, fp)
             positions.track(new_id, 0)
             entry = Checkpoint(new_id, reader.path, st.st_dev, st.st_ino, 0, "", 0)
@@ -188,7 +189,7 @@ class CopyTruncate:
                 offset = st.st_size
         positions = self._positions
         with positions.lock:
-            file_id = positions.new_file_id(st, reader.fp)
+            file_id = positions.new_file_id(file_key(st), reader.fp)
             reader.resume_as(file_id, offset)
             reader.last_data = now
             positions.continue_generation(file_id, offset)

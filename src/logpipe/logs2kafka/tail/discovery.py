@@ -9,7 +9,9 @@
 * A file no longer found under the paths was rotated away (or removed): it is read to its
   end as a rotated file; one that comes back is current again.
 * A checkpoint rotated away while we were down is looked for in its old directory by
-  device + inode + fingerprint and finished.
+  device + inode + fingerprint and finished.  Found at rotation generation k next to a
+  followed path, the generations k-1 ... 1 without a checkpoint (created and rotated away
+  while we were down) are read whole after it, oldest first, before the current file.
 * Entries of files not followed for ``forget_after`` seconds are forgotten.
 """
 
@@ -24,7 +26,7 @@ from logpipe.logs2kafka.checkpoint import Checkpoint
 from logpipe.logs2kafka.tail import paths, siblings
 from logpipe.logs2kafka.tail.copytruncate import CopyTruncate
 from logpipe.logs2kafka.tail.files import OpenFiles
-from logpipe.logs2kafka.tail.identity import Fingerprint, file_key
+from logpipe.logs2kafka.tail.identity import Fingerprint, digest, file_key
 from logpipe.logs2kafka.tail.positions import Positions
 from logpipe.logs2kafka.tail.reader import FileReader, ReaderOptions
 from logpipe.observability import get_logger
@@ -87,7 +89,7 @@ class Discovery:
                 reader.current = False
                 reader.rotated_at = now
         if startup:
-            self._recover_rotated(now)
+            self._recover_rotated(now, {path for path, _st in found.values()})
         self._positions.forget_stale(time.time() - self.forget_after)
 
     def _open(self, path: str, st: os.stat_result, now: float, startup: bool) -> None:
@@ -148,7 +150,7 @@ class Discovery:
                     offset, discard = self._end_of_last_line(fd, st.st_size)
                     reason = "starting at the end"
                 if entry is None:
-                    file_id = positions.new_file_id(st, fp)
+                    file_id = positions.new_file_id(file_key(st), fp)
             reader = self._options.open(path, fd, st, file_id, offset, fp, now, discard)
             self._files.add(reader)
             tracker = positions.continue_generation(file_id, offset)
@@ -182,61 +184,118 @@ class Discovery:
                 return entry
         return None
 
-    def _recover_rotated(self, now: float) -> None:
-        """Finish files that were rotated away while we were not running.
+    def _recover_rotated(self, now: float, followed: set[str]) -> None:
+        """Finish files that were rotated away while we were not running, and read those
+        created and rotated away meanwhile.
 
         The file of each unclaimed checkpoint is looked for in its old directory by
         inode (renamed), then checked by device and fingerprint; else, unless it was
         finished, among its siblings (``siblings``: a copy, or a compressed generation).
         Found with unread bytes: followed as a rotated file from the stored offset.  Not
-        found: its unread bytes, as far as known, are counted as lost (once).
+        found: its unread bytes, as far as known, are counted as lost (once).  Found (read
+        or not) at a generation of a path still ``followed``: the newer generations
+        without a checkpoint are read whole (``_read_newer``).  The rotated files are read
+        oldest generation first.
         """
-        positions = self._positions
+        before = {reader.key for reader in self._files}
+        newer: dict[str, None] = {}  # generations to read whole, in no order yet
         for entry in self._store.all():
-            if positions.tracked(entry.file_id):
+            if self._positions.tracked(entry.file_id):
                 continue
-            if self._resume_renamed(entry, now) or entry.closed:
-                continue
-            known = self._files.__contains__
-            found = siblings.find(entry, self._options.fingerprint_bytes, known)
-            offset = min(entry.offset, entry.tail_offset) if entry.tail_hash else entry.offset
-            if found is not None and os.fstat(found.fd).st_size > offset:
-                reader = siblings.follow(found, self._options, entry, offset, now)
-                self._follow_rotated(reader, entry, offset)
-                continue
-            with positions.lock:
-                if found is not None:  # all read: not looked for again
-                    os.close(found.fd)
-                    self._store.put(replace(entry, closed=True))
-                elif entry.size > entry.offset:  # counted once
-                    positions.lose(entry.path, entry.size - entry.offset, "rotated away unread")
-                    self._store.put(replace(entry, size=entry.offset))
+            where = self._resume_renamed(entry, now)
+            if where is None and not entry.closed:
+                where = self._resume_sibling(entry, now)
+            if where is not None and not entry.closed and entry.path in followed:
+                newer.update(dict.fromkeys(siblings.newer(where, entry.path)))
+        self._read_newer(list(newer), now)
+        started = [r for r in self._files if r.key not in before and not r.current]
+        started.sort(key=lambda r: siblings.reading_order(r.path))
+        for i, reader in enumerate(started):  # read in this order (``Harvester``)
+            reader.rotated_at = now + i * 1e-6
 
-    def _resume_renamed(self, entry: Checkpoint, now: float) -> bool:
-        """Follow ``entry``'s file found renamed in its directory; False if it is not there
-        or has nothing more to read."""
+    def _resume_sibling(self, entry: Checkpoint, now: float) -> str | None:
+        """Follow ``entry``'s file found among its siblings; where it was found (also when
+        it holds nothing more to read), else None (its unread bytes counted lost)."""
+        positions = self._positions
+        known = self._files.__contains__
+        found = siblings.find(entry, self._options.fingerprint_bytes, known)
+        offset = min(entry.offset, entry.tail_offset) if entry.tail_hash else entry.offset
+        if found is not None and os.fstat(found.fd).st_size > offset:
+            reader = siblings.follow(found, self._options, entry, offset, now)
+            self._follow_rotated(reader, entry, offset)
+            return found.path
+        with positions.lock:
+            if found is not None:  # all read: not looked for again
+                os.close(found.fd)
+                self._store.put(replace(entry, closed=True))
+                return found.path
+            if entry.size > entry.offset:  # counted once
+                positions.lose(entry.path, entry.size - entry.offset, "rotated away unread")
+                self._store.put(replace(entry, size=entry.offset))
+        return None
+
+    def _read_newer(self, candidates: list[str], now: float) -> None:
+        """Read whole each of these generations that is not followed and matches no
+        checkpoint (by its first bytes): it was created and rotated away while we were
+        not running.  It gets a checkpoint like any file, so it is read once."""
+        entries = [e for e in self._store.all() if e.fp_len > 0]
+        head_bytes = max([self._options.fingerprint_bytes, *(e.fp_len for e in entries)])
+
+        def claimed(head: bytes) -> bool:
+            return any(digest(head[: e.fp_len]) == e.fp_hash for e in entries)
+
+        for path in candidates:
+            try:
+                if file_key(os.stat(path)) in self._files:
+                    continue
+            except OSError:
+                continue
+            found = siblings.open_whole(path, head_bytes, claimed)
+            if found is None:
+                continue
+            fd, positions = found.fd, self._positions
+            fp = Fingerprint.of_fd(fd, self._options.fingerprint_bytes)
+            st = os.fstat(fd)
+            with positions.lock:
+                file_id = positions.new_file_id(found.key, fp)
+                entry = Checkpoint(file_id, path, *found.key, 0, "", 0)
+                reader = self._options.open(path, fd, st, file_id, 0, fp, now)
+                reader.dev, reader.ino = found.key
+                reader.current = False
+                reader.rotated_at = now
+                self._files.add(reader)
+                positions.track(file_id, 0)
+                positions.put(entry, 0, reader=reader, closed=False)
+            log.info("reading %s whole: created and rotated away while stopped", path)
+
+    def _resume_renamed(self, entry: Checkpoint, now: float) -> str | None:
+        """Follow ``entry``'s file found renamed in its directory; where it is (also when
+        it holds nothing more to read), or None if it is not there or already followed."""
         found = paths.find_inode(os.path.dirname(entry.path) or ".", entry.dev, entry.ino)
         if found is None:
-            return False
+            return None
         path, st = found
-        if st.st_size <= entry.offset:
-            return st.st_size == entry.offset and file_key(st) not in self._files
+        if st.st_size < entry.offset or file_key(st) in self._files:
+            return None
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
-            return False
+            return None
         fst = os.fstat(fd)
         fp = Fingerprint(entry.fp_len, entry.fp_hash).refreshed(
             fd, fst.st_size, self._options.fingerprint_bytes
         )
-        if file_key(fst) in self._files or fp is None:
+        if file_key(fst) in self._files or fp is None:  # followed, or a reused inode
             os.close(fd)
-            return False
+            return None
+        if fst.st_size <= entry.offset:  # nothing more to read
+            os.close(fd)
+            return path if fst.st_size == entry.offset else None
         reader = self._options.open(path, fd, fst, entry.file_id, entry.offset, fp, now)
         reader.current = False
         reader.rotated_at = now
         self._follow_rotated(reader, entry, entry.offset)
-        return True
+        return path
 
     def _follow_rotated(self, reader: FileReader, entry: Checkpoint, offset: int) -> None:
         positions = self._positions

@@ -12,7 +12,6 @@ they change either.
 
 from __future__ import annotations
 
-import os
 import threading
 
 from logpipe.logs2kafka.checkpoint import AckTracker, Checkpoint, PositionStore
@@ -196,9 +195,10 @@ class Positions:
         )
         self.store.put(updated)
 
-    def new_file_id(self, st: os.stat_result, fp: Fingerprint) -> str:
-        """An id for a file seen for the first time, unlike any tracked or stored one."""
-        base = make_file_id(st.st_dev, st.st_ino, fp)
+    def new_file_id(self, key: tuple[int, int], fp: Fingerprint) -> str:
+        """An id for a file (device, inode) seen for the first time, unlike any tracked or
+        stored one."""
+        base = make_file_id(*key, fp)
         file_id, n = base, 1
         while file_id in self._trackers or file_id in self.store:
             n += 1

@@ -15,6 +15,11 @@ decompressed into an unlinked temporary file (``tempfile``'s directory, ``TMPDIR
 which is then read like any other file; only the first bytes and those from just before
 the position on are written (the rest is a hole), so the disk used is about what is left
 to read.
+
+A checkpointed file found at generation k (``access.log.3.gz``) was followed by the files
+logrotate made since, generations k-1 ... 1 (``access.log.2.gz``, ``access.log.1``):
+``newer`` names them, oldest first, and ``open_whole`` opens one to be read from its start
+(decompressed whole), unless its first bytes show it has a checkpoint of its own.
 """
 
 from __future__ import annotations
@@ -87,6 +92,82 @@ def siblings(path: str) -> Iterator[str]:
     for name in sorted(names, key=_generation):
         if name != own and name.startswith(prefixes):
             yield os.path.join(directory, name)
+
+
+def age(path: str) -> tuple[str, tuple[int, ...]] | None:
+    """How long ago a generation was rotated away, as a key (larger is older) comparable
+    among one log's generations of the same naming: ``access.log.3.gz`` is older than
+    ``access.log.1``, ``access.log-20250101`` older than ``access.log-20250102``.  None
+    for a name without a rotation suffix."""
+    name = os.path.basename(path)
+    for suffix in DECOMPRESS:
+        name = name.removesuffix(suffix)
+    match = _ROTATION_SUFFIX.search(name)
+    if match is None:
+        return None
+    numbers = tuple(int(n) for n in re.findall(r"\d+", match.group()))
+    if match.group().startswith("-"):  # a date: the later, the younger
+        return "-", tuple(-n for n in numbers)
+    return ".", numbers
+
+
+def reading_order(path: str) -> tuple[str, int, tuple[str, tuple[int, ...]]]:
+    """Sort key putting one log's generations oldest first (a name without a rotation
+    suffix before them)."""
+    group = os.path.join(os.path.dirname(path), stem(path))
+    key = age(path)
+    if key is None:
+        return group, 0, ("", ())
+    scheme, numbers = key
+    return group, 1, (scheme, tuple(-n for n in numbers))
+
+
+def newer(found: str, path: str) -> list[str]:
+    """The generations of ``path``'s log rotated away after ``found`` (one of them),
+    oldest first: the files logrotate created after ``found``'s file.  Only names of
+    ``found``'s kind (``.N`` or ``-DATE``) are compared; none if ``found`` is not one."""
+    mine = age(found)
+    if (
+        mine is None
+        or os.path.dirname(found) != os.path.dirname(path)
+        or stem(found) != os.path.basename(path)
+    ):
+        return []
+    younger = []
+    for sibling in siblings(path):
+        key = age(sibling)
+        if key is not None and key[0] == mine[0] and key < mine:
+            younger.append((key, sibling))
+    return [sibling for _key, sibling in sorted(younger, reverse=True)]
+
+
+def open_whole(path: str, head_bytes: int, claimed: Callable[[bytes], bool]) -> Sibling | None:
+    """``path`` opened to be read from its start (a compressed one decompressed whole into
+    a temporary file), unless ``claimed`` says its first ``head_bytes`` belong to a file
+    with a checkpoint; None then, or if it cannot be read."""
+    try:
+        st = os.stat(path)
+        if not os.path.isfile(path):
+            return None
+        suffix = os.path.splitext(path)[1]
+        if suffix in DECOMPRESS:
+            with DECOMPRESS[suffix](path) as stream:
+                head = stream.read(head_bytes)
+                if claimed(head):
+                    return None
+                return Sibling(path, _unpack(stream, head, 0), file_key(st), True)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except _BROKEN as exc:
+        log.warning("cannot read %s: %s", path, exc)
+        return None
+    try:
+        st = os.fstat(fd)
+        if not claimed(os.pread(fd, head_bytes, 0)):
+            return Sibling(path, fd, file_key(st), False)
+    except OSError as exc:
+        log.warning("cannot read %s: %s", path, exc)
+    os.close(fd)
+    return None
 
 
 def find(

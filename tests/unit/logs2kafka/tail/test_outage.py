@@ -41,8 +41,13 @@ def gzip_away(path: Path, target: Path) -> None:
 
 
 def rotate(log: Path) -> None:
-    """Debian's default: ``access.log.1`` compressed to ``.2.gz`` (delaycompress), the log
-    renamed to ``access.log.1``, a new empty log created."""
+    """Debian's default: ``access.log.N.gz`` shifted to ``.N+1.gz``, ``access.log.1``
+    compressed to ``.2.gz`` (delaycompress), the log renamed to ``access.log.1``, a new
+    empty log created."""
+    older = sorted(log.parent.glob(log.name + ".*.gz"), key=lambda p: -int(p.name.split(".")[-2]))
+    for path in older:
+        n = int(path.name.split(".")[-2])
+        os.rename(path, log.with_name(f"{log.name}.{n + 1}.gz"))
     first = log.with_name(log.name + ".1")
     if first.exists():
         gzip_away(first, log.with_name(log.name + ".2.gz"))
@@ -167,3 +172,108 @@ def test_a_file_gone_while_down_is_counted_as_lost(tmp_path):
     third = make_tailer(str(log), tmp_path / "state")  # counted once
     assert third.lost_bytes == 0
     third.close()
+
+
+def test_files_created_and_rotated_away_while_down_are_read_in_order(tmp_path):
+    """Three Debian rotations during one stop: the checkpointed file ends as
+    ``access.log.3.gz``, the two created after it as ``access.log.2.gz`` and
+    ``access.log.1``; all are read, oldest first, before the current file, and once."""
+    log = tmp_path / "logs" / "access.log"
+    log.parent.mkdir()
+    log.write_bytes(lines(0, 100))
+    tailer = make_tailer(str(log), tmp_path / "state", from_beginning=True)
+    got = tailer.poll()
+    for line in got[:60]:  # acknowledged before the stop
+        tailer.ack(line.file_id, line.end_offset)
+    tailer.close()
+
+    append(log, lines(100, 120))
+    for n in range(3):  # each generation gets lines of its own, then is rotated away
+        rotate(log)
+        append(log, lines(200 + 100 * n, 300 + 100 * n))
+    assert sorted(os.listdir(log.parent)) == [
+        "access.log",
+        "access.log.1",
+        "access.log.2.gz",
+        "access.log.3.gz",
+    ]
+
+    again = make_tailer(str(log), tmp_path / "state")
+    c = Collector(again)
+    want = list(range(60, 120)) + list(range(200, 500))
+    c.until(lambda: len(c.lines) == len(want))
+    c.settle(0.4)
+    assert again.lost_bytes == 0
+    again.close()
+    assert seqs(c.lines) == want  # every line once, the oldest file first
+    assert [line.path for line in c.lines[::100]] == [
+        str(log) + ".3.gz",
+        str(log) + ".2.gz",
+        str(log) + ".1",
+        str(log),
+    ]
+
+    # Each got a checkpoint: the next start reads none of them again.
+    third = make_tailer(str(log), tmp_path / "state")
+    c = Collector(third)
+    append(log, lines(500, 501))
+    c.until(lambda: len(c.lines) == 1)
+    c.settle(0.4)
+    third.close()
+    assert seqs(c.lines) == [500]
+
+
+def test_restart_before_the_recovered_files_are_closed_reads_nothing_twice(tmp_path):
+    """Stopped again while the generations read at start are still open (their entries
+    not closed yet): the next start finds each by its own checkpoint, nothing is sent
+    again, and a generation older than the checkpointed file is never read."""
+    log = tmp_path / "logs" / "access.log"
+    log.parent.mkdir()
+    log.write_bytes(lines(0, 50))
+    rotate(log)  # an older generation, never followed: must stay unread
+    rotate(log)
+    log.write_bytes(lines(100, 150))
+    tailer = make_tailer(str(log), tmp_path / "state", from_beginning=True)
+    c = Collector(tailer)
+    c.until(lambda: len(c.lines) == 50)
+    c.settle(0.1)
+    tailer.close()
+    assert seqs(c.lines) == list(range(100, 150))
+
+    for n in range(3):
+        rotate(log)
+        append(log, lines(200 + 100 * n, 250 + 100 * n))
+    again = make_tailer(str(log), tmp_path / "state", close_rotated_after=60.0)
+    c = Collector(again)
+    c.until(lambda: len(c.lines) == 150)
+    c.settle(0.2)
+    again.close()
+    assert seqs(c.lines) == list(range(200, 250)) + list(range(300, 350)) + list(range(400, 450))
+
+    third = make_tailer(str(log), tmp_path / "state", close_rotated_after=60.0)
+    c = Collector(third)
+    append(log, lines(450, 451))
+    c.until(lambda: len(c.lines) == 1)
+    c.settle(0.4)
+    third.close()
+    assert seqs(c.lines) == [450]
+    assert third.lost_bytes == 0
+
+
+def test_a_first_start_reads_no_rotated_generation(tmp_path):
+    """Without a checkpoint nothing tells which generations are unread: only the live
+    file is followed (from its end), as always."""
+    log = tmp_path / "logs" / "access.log"
+    log.parent.mkdir()
+    log.write_bytes(lines(0, 10))
+    rotate(log)
+    append(log, lines(10, 20))
+    rotate(log)
+    append(log, lines(20, 30))
+    tailer = make_tailer(str(log), tmp_path / "state")
+    c = Collector(tailer)
+    append(log, lines(30, 31))
+    c.until(lambda: len(c.lines) == 1)
+    c.settle(0.3)
+    tailer.close()
+    assert seqs(c.lines) == [30]
