@@ -29,7 +29,7 @@ A flag wins over its variable. The passwords have no flag (a command line is rea
 every user of the host): give them in a file (`*_PASSWORD_FILE`: a mounted Kubernetes
 Secret, a file only the service user can read) or in their environment variable.
 
-This file is generated from the code (the settings registry `src/logpipe/config/settings.py`
+This file is generated from the code (the settings registry `src/logpipe/config/settings/`
 and the commands in `src/logpipe/logs2kafka/cli.py` and `src/logpipe/kafka2cassandra/cli.py`);
 do not edit it by hand. Run `make docs` to refresh it; a unit test fails while it is out of date.
 
