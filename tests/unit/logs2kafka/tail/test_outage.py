@@ -55,6 +55,18 @@ def rotate(log: Path) -> None:
     log.touch()
 
 
+def next_start_reads_only(log: Path, state: Path, seq: int, **options: object) -> None:
+    """Start again and append line ``seq``: it is the only line read (nothing twice)."""
+    tailer = make_tailer(str(log), state, **options)
+    c = Collector(tailer)
+    append(log, lines(seq, seq + 1))
+    c.until(lambda: len(c.lines) == 1)
+    c.settle(0.4)
+    tailer.close()
+    assert seqs(c.lines) == [seq]
+    assert tailer.lost_bytes == 0
+
+
 def unread(tailer) -> list[tuple[bool, int]]:
     """(still under the path?, bytes not read yet) of each open file, oldest first."""
     return [(s.current, s.bytes_unread) for s in tailer.files()]
@@ -116,13 +128,7 @@ def test_rename_and_compress_while_down_is_read_from_the_gz(tmp_path):
     assert {line.path for line in c.lines[:100]} == {str(log) + ".1.gz"}
 
     # Finished: the next start reads nothing again.
-    third = make_tailer(str(log), tmp_path / "state")
-    c = Collector(third)
-    append(log, lines(200, 201))
-    c.until(lambda: len(c.lines) == 1)
-    c.settle(0.4)
-    third.close()
-    assert seqs(c.lines) == [200]
+    next_start_reads_only(log, tmp_path / "state", 200)
 
 
 def test_copytruncate_while_paused_loses_only_what_the_rotation_loses(tmp_path):
@@ -214,13 +220,7 @@ def test_files_created_and_rotated_away_while_down_are_read_in_order(tmp_path):
     ]
 
     # Each got a checkpoint: the next start reads none of them again.
-    third = make_tailer(str(log), tmp_path / "state")
-    c = Collector(third)
-    append(log, lines(500, 501))
-    c.until(lambda: len(c.lines) == 1)
-    c.settle(0.4)
-    third.close()
-    assert seqs(c.lines) == [500]
+    next_start_reads_only(log, tmp_path / "state", 500)
 
 
 def test_restart_before_the_recovered_files_are_closed_reads_nothing_twice(tmp_path):
@@ -250,14 +250,7 @@ def test_restart_before_the_recovered_files_are_closed_reads_nothing_twice(tmp_p
     again.close()
     assert seqs(c.lines) == list(range(200, 250)) + list(range(300, 350)) + list(range(400, 450))
 
-    third = make_tailer(str(log), tmp_path / "state", close_rotated_after=60.0)
-    c = Collector(third)
-    append(log, lines(450, 451))
-    c.until(lambda: len(c.lines) == 1)
-    c.settle(0.4)
-    third.close()
-    assert seqs(c.lines) == [450]
-    assert third.lost_bytes == 0
+    next_start_reads_only(log, tmp_path / "state", 450, close_rotated_after=60.0)
 
 
 def test_a_first_start_reads_no_rotated_generation(tmp_path):
@@ -270,10 +263,4 @@ def test_a_first_start_reads_no_rotated_generation(tmp_path):
     append(log, lines(10, 20))
     rotate(log)
     append(log, lines(20, 30))
-    tailer = make_tailer(str(log), tmp_path / "state")
-    c = Collector(tailer)
-    append(log, lines(30, 31))
-    c.until(lambda: len(c.lines) == 1)
-    c.settle(0.3)
-    tailer.close()
-    assert seqs(c.lines) == [30]
+    next_start_reads_only(log, tmp_path / "state", 30)
