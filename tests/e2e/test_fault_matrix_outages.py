@@ -65,6 +65,7 @@ def outage(
     harm: Callable[[LogWriter], None],
     before: float = 2.0,
     after: float = 2.0,
+    shipper_args: tuple[str, ...] = (),
 ) -> tuple[LogWriter, float]:
     """Both daemons on a plain ``access.log``; lines for ``before`` s, Kafka stopped, ``harm``
     done to the log while lines keep coming, Kafka started, lines for ``after`` s more.
@@ -73,7 +74,7 @@ def outage(
     log = pipe.logs / "access.log"
     log.touch()
     pipe.start(pipe.poller())
-    shipper = pipe.start(pipe.shipper([str(log)], "--max-pending", MAX_PENDING))
+    shipper = pipe.start(pipe.shipper([str(log)], "--max-pending", MAX_PENDING, *shipper_args))
     writer = LogWriter(log, CORPUS, pipe.run, RATE).start()
     unread = 0.0
     try:
@@ -137,25 +138,31 @@ def test_kafka_outage_spanning_a_compressed_rotation(pipe: Pipeline, pair: Servi
 def test_kafka_outage_and_restart_across_compressed_rotations(
     pipe: Pipeline, pair: ServicePair
 ) -> None:
-    """The host restarts logs2kafka during the outage and logrotate compresses meanwhile:
-    the checkpointed file is only ``access.log.N.gz`` when logs2kafka starts again; it is
-    finished from the archive, and the files rotated since are read too."""
+    """The host stops logs2kafka during the outage and logrotate rotates three times
+    meanwhile (Debian's ``compress`` + ``delaycompress``): when logs2kafka starts again the
+    checkpointed file is only ``access.log.3.gz``; it is finished from the archive, then
+    the files created and rotated away while it was stopped (``access.log.2.gz``,
+    ``access.log.1``) are read, then the current one. A short ``--shutdown-timeout``:
+    with Kafka away the stop would otherwise wait its whole 20 s for acknowledgements."""
 
     def rotate_while_down(writer: LogWriter) -> None:
         shipper = pipe.daemons[1]
-        time.sleep(2)
+        time.sleep(1)
         assert shipper.terminate() == 0, shipper.output()[-3000:]
-        for _ in range(3):
+        for _ in range(3):  # about 50 lines in each generation
             writer.rotate_logrotate(compress=True)
-            time.sleep(1.5)
+            time.sleep(0.5)
+        names = sorted(p.name for p in pipe.logs.iterdir())
+        assert names[-3:] == ["access.log.1", "access.log.2.gz", "access.log.3.gz"], names
         shipper.start()
         health = f"http://127.0.0.1:{pipe.port(shipper)}/healthz"
         wait_for(lambda: http_status(health) != 0, 60, "logs2kafka serving its metrics")
 
-    writer, _ = outage(pipe, pair, rotate_while_down)
+    writer, _ = outage(pipe, pair, rotate_while_down, shipper_args=("--shutdown-timeout", "4"))
     pipe.wait_ready(pipe.daemons[1], timeout=120)
     tally = settled(pipe, writer)
     tally.assert_exactly_once()
+    assert metric(pipe.port(pipe.daemons[1]), LOST) == 0, tally.text()
     pipe.stop()
 
 
