@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,9 @@ from kafka import KafkaConsumer, TopicPartition
 from logpipe.cassandra import Replication, Store
 from logpipe.config.connections import CassandraConnection, KafkaConnection
 from logpipe.kafka import create_topic
+from logpipe_testkit import readiness
 from logpipe_testkit.traffic import sequence_of
+from tests.support.forwarder import tail_args
 
 BIN = Path(sys.executable).parent
 
@@ -42,6 +45,73 @@ def prepare(
     create_topic(kafka, dlq, partitions=1)
     with Store(cassandra) as store:
         store.apply_schema(cassandra.keyspace, Replication.parse(1))
+
+
+@dataclass
+class Stage:
+    """One run's topic, dead-letter topic, keyspace and consumer group on the servers at
+    ``bootstrap`` and ``contact_points``, and the daemons that work on them."""
+
+    bootstrap: str
+    contact_points: str
+    topic: str
+    dlq: str
+    keyspace: str
+    group: str
+
+    @classmethod
+    def prepared(
+        cls,
+        bootstrap: str,
+        contact_points: str,
+        unique_name: Callable[[str], str],
+        prefix: str,
+        partitions: int,
+    ) -> Stage:
+        """Fresh names from ``prefix``, set up as an operator would (``prepare``)."""
+        names = (unique_name(p) for p in (prefix, f"{prefix}_dlq", f"{prefix}_ks", f"{prefix}_g"))
+        stage = cls(bootstrap, contact_points, *names)
+        prepare(stage.kafka, stage.cassandra, stage.topic, stage.dlq, partitions=partitions)
+        return stage
+
+    @property
+    def kafka(self) -> KafkaConnection:
+        return KafkaConnection(bootstrap_servers=self.bootstrap)
+
+    @property
+    def cassandra(self) -> CassandraConnection:
+        return CassandraConnection(contact_points=self.contact_points, keyspace=self.keyspace)
+
+    def shipper(
+        self, name: str, paths: list[str], source: str, tmp_path: Path, *extra: str
+    ) -> Daemon:
+        """logs2kafka shipping ``paths`` as ``source``, its state and log in ``tmp_path``."""
+        return logs2kafka(
+            name, paths, source, self.topic, self.bootstrap, tmp_path / "state", tmp_path, *extra
+        )
+
+    def poller(self, name: str, log_dir: Path, *extra: str) -> Daemon:
+        """kafka2cassandra storing the topic, its dead letters to the dead-letter topic."""
+        return kafka2cassandra(
+            name,
+            self.topic,
+            self.bootstrap,
+            self.contact_points,
+            self.keyspace,
+            self.group,
+            self.dlq,
+            log_dir,
+            *extra,
+        )
+
+
+def empty_log(tmp_path: Path) -> Path:
+    """An empty ``logs/access.log`` in ``tmp_path``, for a writer to append to."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log_path = logs / "access.log"
+    log_path.touch()
+    return log_path
 
 
 class Daemon:
@@ -105,23 +175,8 @@ def logs2kafka(
     log_dir: Path,
     *extra: str,
 ) -> Daemon:
-    argv = [
-        str(BIN / "logs2kafka"),
-        "tail",
-        *paths,
-        "--source",
-        source,
-        "--topic",
-        topic,
-        "--bootstrap-servers",
-        bootstrap,
-        "--state-dir",
-        str(state_dir),
-        "--from-beginning",
-        "--linger-ms",
-        "5",
-        *extra,
-    ]
+    args = tail_args(topic, bootstrap, state_dir, *paths, source=source, from_beginning="")
+    argv = [str(BIN / "logs2kafka"), "tail", *args, *extra]
     return Daemon(name, argv, log_dir, {})
 
 
@@ -156,6 +211,29 @@ def kafka2cassandra(
         *extra,
     ]
     return Daemon(name, argv, log_dir, {})
+
+
+def wait_ready(daemon: Daemon, port: int, timeout: float = 60.0) -> None:
+    """Wait for the daemon's /readyz on ``port``; it failing at once if the daemon exits."""
+    readiness.wait_ready(
+        port,
+        timeout,
+        name=daemon.name,
+        alive=daemon.alive,
+        details=lambda: daemon.output()[-3000:],
+    )
+
+
+def wait_for(
+    predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.5
+) -> None:
+    """Wait until ``predicate()`` holds; fail, naming ``what``, after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 class ArrivalWatcher:

@@ -35,7 +35,9 @@ from tests.e2e.harness import (
     logs2kafka,
     prepare,
     row_sequences,
+    wait_ready,
 )
+from tests.e2e.harness import wait_for as wait_for  # the scenarios import it from here
 from tests.support.paths import ROOT
 
 CORPUS = load_lines(ROOT / "tests/data/access-combined-real.log")
@@ -132,15 +134,6 @@ def logged(daemon: Daemon, *words: str) -> list[dict]:
         if all(w.lower() in message for w in words):
             found.append(record)
     return found
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 # -- accounting -------------------------------------------------------------------------
@@ -275,13 +268,7 @@ class Pipeline:
         return daemon
 
     def wait_ready(self, daemon: Daemon, timeout: float = 90.0) -> None:
-        readiness.wait_ready(
-            self.port(daemon),
-            timeout,
-            name=daemon.name,
-            alive=daemon.alive,
-            details=lambda: daemon.output()[-3000:],
-        )
+        wait_ready(daemon, self.port(daemon), timeout)
 
     def assert_alive(self) -> None:
         for daemon in self.daemons:

@@ -24,20 +24,17 @@ from pathlib import Path
 
 import pytest
 
-from logpipe.config.connections import CassandraConnection, KafkaConnection
-from logpipe_testkit import readiness
 from logpipe_testkit.ports import free_ports
 from logpipe_testkit.traffic import LogWriter, load_lines
 from tests.e2e.harness import (
     ArrivalWatcher,
-    Daemon,
     Report,
-    kafka2cassandra,
-    logs2kafka,
-    prepare,
+    Stage,
+    empty_log,
     row_sequences,
     runs,
     topic_sequences,
+    wait_ready,
 )
 from tests.support.paths import ROOT
 
@@ -50,16 +47,6 @@ SOURCE = "www-e2e"
 CYCLE = 150.0
 
 
-def wait_ready(daemon: Daemon, port: int, timeout: float = 60.0) -> None:
-    readiness.wait_ready(
-        port,
-        timeout,
-        name=daemon.name,
-        alive=daemon.alive,
-        details=lambda: daemon.output()[-3000:],
-    )
-
-
 @pytest.mark.e2e
 def test_no_line_lost_under_rotation_kills_and_outages(
     separate_services, unique_name: Callable[[str], str], tmp_path: Path
@@ -68,24 +55,17 @@ def test_no_line_lost_under_rotation_kills_and_outages(
     pair = separate_services
     pair.ctl("up")
     bootstrap, contact = pair.kafka_bootstrap, pair.cassandra_contact_points
-    topic, dlq, keyspace, group = (unique_name(p) for p in ("e2e", "e2e_dlq", "e2e_ks", "e2e_g"))
-    kafka = KafkaConnection(bootstrap_servers=bootstrap)
-    cassandra = CassandraConnection(contact_points=contact, keyspace=keyspace)
-    prepare(kafka, cassandra, topic, dlq, partitions=6)
+    stage = Stage.prepared(bootstrap, contact, unique_name, "e2e", 6)
+    topic, dlq, cassandra, keyspace = stage.topic, stage.dlq, stage.cassandra, stage.keyspace
 
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    log_path = logs / "access.log"
-    log_path.touch()
+    log_path = empty_log(tmp_path)
+    logs = log_path.parent
     run = f"r{SEED:x}"
     ports = dict(zip(("l2k", "k2c_a", "k2c_b"), free_ports(3), strict=True))
-    shipper = logs2kafka(
+    shipper = stage.shipper(
         "logs2kafka",
         [str(logs / "access.log*")],
         SOURCE,
-        topic,
-        bootstrap,
-        tmp_path / "state",
         tmp_path,
         "--metrics-port",
         str(ports["l2k"]),
@@ -94,14 +74,8 @@ def test_no_line_lost_under_rotation_kills_and_outages(
     # kill -9); "b" is a replica added and later removed (a dynamic member, which leaves
     # the group when it stops, so its partitions move at once).
     pollers = {
-        name: kafka2cassandra(
+        name: stage.poller(
             f"kafka2cassandra-{name}",
-            topic,
-            bootstrap,
-            contact,
-            keyspace,
-            group,
-            dlq,
             tmp_path,
             "--log-id",
             "event",

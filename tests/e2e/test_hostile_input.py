@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import string
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,9 +19,9 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from logpipe.cassandra import Store
-from logpipe.config.connections import CassandraConnection, KafkaConnection
+from logpipe.config.connections import CassandraConnection
 from logpipe.envelope import LogEntry, encode
-from tests.e2e.harness import Daemon, kafka2cassandra, logs2kafka, prepare
+from tests.e2e.harness import Daemon, Stage, wait_for
 from tests.support.paths import ROOT
 
 ROOT = ROOT
@@ -51,15 +50,6 @@ def hostile_lines(rng: random.Random) -> list[bytes]:
         lines.append("".join(rng.choices(printable, k=rng.randrange(1, 200))).encode())
     # Noise may hold newlines: split exactly as a reader of the file will.
     return b"\n".join(lines).split(b"\n")
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def dlq_records(bootstrap: str, topic: str) -> list:
@@ -91,30 +81,15 @@ def test_hostile_lines_become_flagged_rows_or_dead_letters(
     tmp_path: Path,
 ) -> None:
     rng = random.Random(20181108)
-    topic, dlq, keyspace, group = (unique_name(p) for p in ("hl", "hl_dlq", "hl_ks", "hl_g"))
-    kafka = KafkaConnection(bootstrap_servers=kafka_bootstrap)
-    cassandra = CassandraConnection(contact_points=cassandra_contact_points, keyspace=keyspace)
-    prepare(kafka, cassandra, topic, dlq, partitions=3)
+    stage = Stage.prepared(kafka_bootstrap, cassandra_contact_points, unique_name, "hl", 3)
+    cassandra, keyspace, dlq = stage.cassandra, stage.keyspace, stage.dlq
 
     lines = hostile_lines(rng)
     log = tmp_path / "hostile.log"
     log.write_bytes(b"\n".join(lines) + b"\n")
     source = "hostile-host"
-    shipper: Daemon = logs2kafka(
-        "logs2kafka", [str(log)], source, topic, kafka_bootstrap, tmp_path / "state", tmp_path
-    ).start()
-    poller: Daemon = kafka2cassandra(
-        "kafka2cassandra",
-        topic,
-        kafka_bootstrap,
-        cassandra_contact_points,
-        keyspace,
-        group,
-        dlq,
-        tmp_path,
-        "--log-id",
-        "event",
-    ).start()
+    shipper: Daemon = stage.shipper("logs2kafka", [str(log)], source, tmp_path).start()
+    poller: Daemon = stage.poller("kafka2cassandra", tmp_path, "--log-id", "event").start()
     try:
 
         def accounted() -> bool:
@@ -123,7 +98,7 @@ def test_hostile_lines_become_flagged_rows_or_dead_letters(
             rows = count_rows(cassandra, keyspace, source, "www_access")
             return rows + len(dlq_records(kafka_bootstrap, dlq)) >= len(lines)
 
-        wait_for(accounted, 240, f"{len(lines)} lines as rows or dead letters")
+        wait_for(accounted, 240, f"{len(lines)} lines as rows or dead letters", interval=1)
         assert shipper.terminate() == 0, shipper.output()[-3000:]
         assert poller.terminate() == 0, poller.output()[-3000:]
     finally:
@@ -148,10 +123,8 @@ def test_hostile_messages_go_to_the_dead_letter_topic_and_good_ones_are_stored(
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
-    topic, dlq, keyspace, group = (unique_name(p) for p in ("hm", "hm_dlq", "hm_ks", "hm_g"))
-    kafka = KafkaConnection(bootstrap_servers=kafka_bootstrap)
-    cassandra = CassandraConnection(contact_points=cassandra_contact_points, keyspace=keyspace)
-    prepare(kafka, cassandra, topic, dlq, partitions=1)
+    stage = Stage.prepared(kafka_bootstrap, cassandra_contact_points, unique_name, "hm", 1)
+    topic, cassandra, keyspace, dlq = stage.topic, stage.cassandra, stage.keyspace, stage.dlq
 
     good = [
         encode(
@@ -193,16 +166,7 @@ def test_hostile_messages_go_to_the_dead_letter_topic_and_good_ones_are_stored(
     producer.flush()
     producer.close()
 
-    poller = kafka2cassandra(
-        "kafka2cassandra",
-        topic,
-        kafka_bootstrap,
-        cassandra_contact_points,
-        keyspace,
-        group,
-        dlq,
-        tmp_path,
-    ).start()
+    poller = stage.poller("kafka2cassandra", tmp_path).start()
     try:
 
         def done() -> bool:
@@ -210,7 +174,7 @@ def test_hostile_messages_go_to_the_dead_letter_topic_and_good_ones_are_stored(
             rows = count_rows(cassandra, keyspace, "good-host", "www_access")
             return rows >= len(good) and len(dlq_records(kafka_bootstrap, dlq)) >= len(hostile)
 
-        wait_for(done, 120, "good rows and dead letters")
+        wait_for(done, 120, "good rows and dead letters", interval=1)
         assert poller.terminate() == 0, poller.output()[-3000:]
     finally:
         if poller.alive():

@@ -16,18 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from logpipe.config.connections import CassandraConnection, KafkaConnection
-from logpipe_testkit import readiness
 from logpipe_testkit.ports import free_ports
 from logpipe_testkit.traffic import LogWriter, load_lines
 from tests.e2e.harness import (
-    Daemon,
-    kafka2cassandra,
-    logs2kafka,
-    prepare,
+    Stage,
+    empty_log,
     row_sequences,
     runs,
     topic_sequences,
+    wait_ready,
 )
 from tests.support.k2c import committed_offsets, end_offsets, wait_until
 from tests.support.paths import ROOT
@@ -38,12 +35,6 @@ KILLS_AT = (3.0, 7.0)  # seconds into the writing
 SECONDS = 10.0
 
 
-def wait_ready(daemon: Daemon, port: int) -> None:
-    readiness.wait_ready(
-        port, 60.0, name=daemon.name, alive=daemon.alive, details=lambda: daemon.output()[-3000:]
-    )
-
-
 @pytest.mark.e2e
 def test_kill9_of_logs2kafka_under_load_adds_no_row(
     kafka_bootstrap: str,
@@ -51,40 +42,16 @@ def test_kill9_of_logs2kafka_under_load_adds_no_row(
     unique_name: Callable[[str], str],
     tmp_path: Path,
 ) -> None:
-    topic, dlq, keyspace, group = (unique_name(p) for p in ("k9", "k9_dlq", "k9_ks", "k9_g"))
-    kafka = KafkaConnection(bootstrap_servers=kafka_bootstrap)
-    cassandra = CassandraConnection(contact_points=cassandra_contact_points, keyspace=keyspace)
-    prepare(kafka, cassandra, topic, dlq, partitions=3)
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    log_path = logs / "access.log"
-    log_path.touch()
+    stage = Stage.prepared(kafka_bootstrap, cassandra_contact_points, unique_name, "k9", 3)
+    topic, cassandra, keyspace, group = stage.topic, stage.cassandra, stage.keyspace, stage.group
+    log_path = empty_log(tmp_path)
     run = unique_name("r").replace("_", "")
     l2k_port, k2c_port = free_ports(2)
-    shipper = logs2kafka(
-        "logs2kafka",
-        [str(log_path)],
-        SOURCE,
-        topic,
-        kafka_bootstrap,
-        tmp_path / "state",
-        tmp_path,
-        "--metrics-port",
-        str(l2k_port),
+    shipper = stage.shipper(
+        "logs2kafka", [str(log_path)], SOURCE, tmp_path, "--metrics-port", str(l2k_port)
     )
-    poller = kafka2cassandra(
-        "kafka2cassandra",
-        topic,
-        kafka_bootstrap,
-        cassandra_contact_points,
-        keyspace,
-        group,
-        dlq,
-        tmp_path,
-        "--log-id",
-        "event",
-        "--metrics-port",
-        str(k2c_port),
+    poller = stage.poller(
+        "kafka2cassandra", tmp_path, "--log-id", "event", "--metrics-port", str(k2c_port)
     )
     corpus = load_lines(ROOT / "tests/data/access-combined-real.log")
     writer = LogWriter(log_path, corpus, run, RATE)

@@ -136,7 +136,16 @@ class Daemon:
         return self.log_path.read_text(errors="replace")
 
 
-def tail_args(topic: str, bootstrap: str, state_dir: Path, *paths: Path, **extra: str) -> list[str]:
+def tail_args(
+    topic: str,
+    bootstrap: str,
+    state_dir: Path,
+    *paths: Path | str,
+    source: str = "testhost",
+    **extra: str,
+) -> list[str]:
+    """``logs2kafka tail`` arguments: ``paths`` (files or patterns) shipped as ``source``;
+    each of ``extra`` is an option (``from_beginning=""`` is the flag alone)."""
     args = [
         *(str(p) for p in paths),
         "--topic",
@@ -146,7 +155,7 @@ def tail_args(topic: str, bootstrap: str, state_dir: Path, *paths: Path, **extra
         "--state-dir",
         str(state_dir),
         "--source",
-        "testhost",
+        source,
         "--linger-ms",
         "5",
     ]
@@ -154,6 +163,16 @@ def tail_args(topic: str, bootstrap: str, state_dir: Path, *paths: Path, **extra
         flag = "--" + key.replace("_", "-")
         args.extend([flag] if value == "" else [flag, value])
     return args
+
+
+def empty_log_args(
+    topic: str, bootstrap: str, tmp_path: Path, **extra: str
+) -> tuple[Path, Path, list[str]]:
+    """An empty ``access.log`` in ``tmp_path``, a state directory beside it, and the
+    arguments shipping the log from its beginning: (log, state_dir, args)."""
+    log, state = tmp_path / "access.log", tmp_path / "state"
+    log.touch()
+    return log, state, tail_args(topic, bootstrap, state, log, from_beginning="", **extra)
 
 
 def assert_complete_in_order(entries: list[LogEntry], expected: dict[str, int]) -> None:

@@ -104,6 +104,33 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         consumer.close()
 
 
+def caught_up(bootstrap: str, group: str, topic: str) -> bool:
+    """Whether ``group`` has committed every record of ``topic``."""
+    return committed_offsets(bootstrap, group, topic) == end_offsets(bootstrap, topic)
+
+
+def read_partition(
+    bootstrap: str, topic: str, count: int | None = None, timeout: float = 30.0
+) -> list:
+    """The records of partition 0 of ``topic`` from its beginning: until ``count`` are read,
+    or (``count`` None) until its end is reached, or ``timeout``."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    tp = TopicPartition(topic, 0)
+    consumer.assign([tp])
+    consumer.seek_to_beginning(tp)
+    out: list = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if count is not None and len(out) >= count:
+            break
+        for records in consumer.poll(timeout_ms=300).values():
+            out.extend(records)
+        if count is None and out and consumer.position(tp) >= consumer.end_offsets([tp])[tp]:
+            break
+    consumer.close()
+    return out
+
+
 def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
     """The group's commits; {} while the broker does not answer (other suites restart the
     shared broker now and then: a wait for commits then simply waits longer)."""
@@ -189,6 +216,26 @@ class PollerThread:
     def __exit__(self, *exc: object) -> None:
         if self._thread.is_alive():
             self.stop()
+
+
+def stream_poller(
+    bootstrap: str, contact_points: str, topic: str, ks: str, group: str, **config: object
+) -> PollerThread:
+    """A poller of ``topic`` into keyspace ``ks`` in consumer group ``group``, its dead
+    letters to ``<topic>_dlq`` unless ``dlq_topic`` says otherwise."""
+    config.setdefault("dlq_topic", f"{topic}_dlq")
+    return PollerThread(
+        bootstrap, contact_points, topic=topic, keyspace=ks, group_id=group, **config
+    )
+
+
+def poller_args(topic: str, ks: str, group: str, *extra: str) -> list[str]:
+    """``kafka2cassandra poll`` options for ``topic`` into ``ks`` in ``group``, its dead
+    letters to ``<topic>_dlq``, then ``extra``."""
+    return [
+        "--topic", topic, "--keyspace", ks, "--group-id", group, "--dlq-topic", f"{topic}_dlq",
+        *extra,
+    ]  # fmt: skip
 
 
 def poller_process(

@@ -16,6 +16,7 @@ from tests.support.k2c import (
     entries,
     keyspace,
     make_topic,
+    poller_args,
     poller_process,
     produce_entries,
     wait_until,
@@ -34,14 +35,12 @@ def test_kill_9_mid_stream_then_restart(
     sent = entries(N, sources=4)
     make_topic(kafka_bootstrap, topic, partitions=4)
     produce_entries(kafka_bootstrap, topic, sent)
-    args = [
-        "--topic", topic, "--keyspace", ks, "--group-id", group,
-        "--dlq-topic", f"{topic}_dlq", "--log-id", mode, "--batch-rows", "1",
-        "--commit-interval", "0.5",
+    args = poller_args(
+        topic, ks, group, "--log-id", mode, "--batch-rows", "1", "--commit-interval", "0.5",
         # One write at a time: slow enough that the kill lands mid-stream however fast
         # the machine is (at full speed the whole topic is stored in about a second).
         "--max-writes-in-flight", "1",
-    ]  # fmt: skip
+    )  # fmt: skip
     if static:
         # Static membership: the restarted process takes the killed one's place at once;
         # a dynamic member's partitions wait for its session (45 s) to time out.

@@ -2,40 +2,23 @@
 
 from __future__ import annotations
 
-import time
-
 import orjson
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
 from logpipe.envelope import LogEntry, encode
 from tests.support.k2c import (
-    PollerThread,
     all_logs,
-    committed_offsets,
-    end_offsets,
+    caught_up,
     entries,
     keyspace,
     make_topic,
     produce,
+    read_partition,
+    stream_poller,
     wait_until,
 )
 
 pytestmark = pytest.mark.integration
-
-
-def read_topic(bootstrap: str, topic: str, count: int, timeout: float = 30.0) -> list:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    tp = TopicPartition(topic, 0)
-    consumer.assign([tp])
-    consumer.seek_to_beginning(tp)
-    out: list = []
-    deadline = time.monotonic() + timeout
-    while len(out) < count and time.monotonic() < deadline:
-        for records in consumer.poll(timeout_ms=500).values():
-            out.extend(records)
-    consumer.close()
-    return out
 
 
 def test_poison_messages_are_dead_lettered_and_the_rest_stored(
@@ -69,27 +52,20 @@ def test_poison_messages_are_dead_lettered_and_the_rest_stored(
     }
 
     with keyspace(cassandra_contact_points, ks) as store:
-        with PollerThread(
+        with stream_poller(
             kafka_bootstrap,
             cassandra_contact_points,
-            topic=topic,
-            keyspace=ks,
-            group_id=group,
-            dlq_topic=dlq,
+            topic,
+            ks,
+            group,
             log_id_mode="event",
             batch_rows=16,
         ) as poller:
             assert wait_until(lambda: len(all_logs(store, ks)) >= len(good), 60)
-            assert wait_until(
-                lambda: (
-                    committed_offsets(kafka_bootstrap, group, topic)
-                    == end_offsets(kafka_bootstrap, topic)
-                ),
-                30,
-            )
+            assert wait_until(lambda: caught_up(kafka_bootstrap, group, topic), 30)
         assert sorted(all_logs(store, ks)) == sorted(e.log for e in good)
 
-    letters = read_topic(kafka_bootstrap, dlq, len(bad_positions))
+    letters = read_partition(kafka_bootstrap, dlq, len(bad_positions))
     assert len(letters) == len(bad_positions)
     by_offset = {}
     for letter in letters:

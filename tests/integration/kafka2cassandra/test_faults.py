@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import InvalidReplicationFactorError
 
@@ -21,12 +21,15 @@ from logpipe.kafka import create_topic
 from tests.support.k2c import (
     PollerThread,
     all_logs,
+    caught_up,
     committed_offsets,
     end_offsets,
     entries,
     keyspace,
     make_topic,
     produce_entries,
+    read_partition,
+    stream_poller,
     wait_until,
 )
 
@@ -38,14 +41,7 @@ FAST = {"retry_base": 0.2, "retry_cap": 1.0, "log_id_mode": "event"}
 
 def fast_poller(bootstrap: str, contact: str, name: str, dlq: str, **extra: object) -> PollerThread:
     """A poller of topic, keyspace and group ``name``, retrying quickly."""
-    return PollerThread(
-        bootstrap, contact, topic=name, keyspace=name, group_id=name, dlq_topic=dlq,
-        **FAST, **extra,
-    )  # fmt: skip
-
-
-def caught_up(bootstrap: str, group: str, topic: str) -> bool:
-    return committed_offsets(bootstrap, group, topic) == end_offsets(bootstrap, topic)
+    return stream_poller(bootstrap, contact, name, name, name, dlq_topic=dlq, **FAST, **extra)
 
 
 def admin(bootstrap: str) -> KafkaAdminClient:
@@ -83,22 +79,6 @@ def produce_to(bootstrap: str, topic: str, partition: int, values: list[bytes]) 
         producer.send(topic, value=value, key=b"k", partition=partition)
     producer.flush(30)
     producer.close()
-
-
-def read_all(bootstrap: str, topic: str, timeout: float = 10.0) -> list:
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    tp = TopicPartition(topic, 0)
-    consumer.assign([tp])
-    consumer.seek_to_beginning(tp)
-    out: list = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for records in consumer.poll(timeout_ms=300).values():
-            out.extend(records)
-        if out and consumer.position(tp) >= consumer.end_offsets([tp])[tp]:
-            break
-    consumer.close()
-    return out
 
 
 def test_dead_letter_topic_gets_the_cluster_default_replication(
@@ -153,7 +133,7 @@ def test_unwritable_dead_letter_topic_holds_only_its_partition_then_letters_are_
         assert wait_until(lambda: caught_up(kafka_bootstrap, name, name), 30)
         assert metrics.dead_letter_held._value.get() == 0
         assert sorted(all_logs(store, name)) == sorted(e.log for e in entries(40, sources=1))
-    [letter] = read_all(kafka_bootstrap, dlq)
+    [letter] = read_partition(kafka_bootstrap, dlq, timeout=10)
     headers = dict(letter.headers)
     assert headers["logpipe.original.size"] == str(len(poison)).encode()
     assert headers["logpipe.source.offset"] == b"5" and headers["logpipe.error"] == b"envelope"

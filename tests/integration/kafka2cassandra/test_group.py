@@ -15,6 +15,7 @@ from tests.support.k2c import (
     entries,
     keyspace,
     make_topic,
+    poller_args,
     poller_process,
     produce_entries,
     wait_until,
@@ -31,10 +32,7 @@ def test_two_pollers_one_stopped_mid_stream(
     topic, ks, group = unique_name("group"), unique_name("group"), unique_name("group")
     sent = entries(N, sources=8)
     make_topic(kafka_bootstrap, topic, partitions=4)
-    args = [
-        "--topic", topic, "--keyspace", ks, "--group-id", group,
-        "--dlq-topic", f"{topic}_dlq", "--log-id", "event", "--shutdown-timeout", "15",
-    ]  # fmt: skip
+    args = poller_args(topic, ks, group, "--log-id", "event", "--shutdown-timeout", "15")
 
     def trickle() -> None:  # ~20 s of traffic
         for start in range(0, N, 600):

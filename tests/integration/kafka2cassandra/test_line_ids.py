@@ -10,14 +10,14 @@ import pytest
 from logpipe.cassandra import line_timeuuid
 from logpipe.envelope import line_id_offset, parse_datetime
 from tests.support.k2c import (
-    PollerThread,
     all_logs,
-    committed_offsets,
+    caught_up,
     end_offsets,
     entries,
     keyspace,
     make_topic,
     produce_entries,
+    stream_poller,
     wait_until,
 )
 
@@ -37,23 +37,16 @@ def test_a_line_sent_twice_is_one_row_and_an_envelope_without_id_is_one_row_per_
     produce_entries(kafka_bootstrap, topic, with_id + without_id)
     assert sum(end_offsets(kafka_bootstrap, topic).values()) == 1200
     with keyspace(cassandra_contact_points, ks) as store:
-        with PollerThread(
+        with stream_poller(
             kafka_bootstrap,
             cassandra_contact_points,
-            topic=topic,
-            keyspace=ks,
-            group_id=group,
-            dlq_topic=f"{topic}_dlq",
+            topic,
+            ks,
+            group,
             log_id_mode="event",
             batch_rows=16,
         ):
-            assert wait_until(
-                lambda: (
-                    committed_offsets(kafka_bootstrap, group, topic)
-                    == end_offsets(kafka_bootstrap, topic)
-                ),
-                90,
-            )
+            assert wait_until(lambda: caught_up(kafka_bootstrap, group, topic), 90)
         logs = all_logs(store, ks)
         assert sorted(logs) == sorted([e.log for e in with_id] + [e.log for e in without_id] * 2)
         rows = store.session.execute(f"select log_source, log_id, log from {ks}.logs")

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from logpipe_testkit.ports import free_port
 from logpipe_testkit.readiness import readyz
+from tests.conftest import ServicePair
 from tests.support.k2c import (
     all_logs,
     committed_offsets,
@@ -20,6 +23,7 @@ from tests.support.k2c import (
     entries,
     keyspace,
     make_topic,
+    poller_args,
     poller_process,
     produce_entries,
     wait_until,
@@ -28,6 +32,28 @@ from tests.support.k2c import (
 pytestmark = pytest.mark.integration
 
 N = 6_000
+
+
+def start_poller(
+    bootstrap: str, contact: str, topic: str, ks: str, group: str, port: int, log: Path
+) -> subprocess.Popen:
+    """``kafka2cassandra poll`` in event mode, its /readyz on ``port``, its log in ``log``."""
+    args = poller_args(topic, ks, group, "--log-id", "event", "--metrics-port", str(port))
+    return poller_process(bootstrap, contact, *args, log_path=log)
+
+
+def take_down(
+    pair: ServicePair, server: str, seconds: float, poller: subprocess.Popen, port: int
+) -> None:
+    """Stop ``server`` for ``seconds``, then start it again (also when a check fails): the
+    poller must turn not ready and stay up meanwhile."""
+    pair.ctl(f"stop-{server}")
+    try:
+        assert wait_until(lambda: readyz(port) == 503, 30)
+        time.sleep(seconds)
+        assert poller.poll() is None, f"the poller died while {server} was down"
+    finally:
+        pair.ctl(f"start-{server}")
 
 
 def test_cassandra_down_20s_under_load(separate_services, unique_name, tmp_path):
@@ -48,25 +74,13 @@ def test_cassandra_down_20s_under_load(separate_services, unique_name, tmp_path)
                 return
 
     with keyspace(contact, ks) as store:
-        poller = poller_process(
-            bootstrap, contact,
-            "--topic", topic, "--keyspace", ks, "--group-id", group,
-            "--dlq-topic", f"{topic}_dlq", "--log-id", "event", "--metrics-port", str(port),
-            log_path=log,
-        )  # fmt: skip
+        poller = start_poller(bootstrap, contact, topic, ks, group, port, log)
         producer = threading.Thread(target=trickle)
-        stopped = False
         try:
             assert wait_until(lambda: readyz(port) == 200, 60)
             producer.start()
             assert wait_until(lambda: len(all_logs(store, ks)) >= 600, 60)
-            pair.ctl("stop-cassandra")
-            stopped = True
-            assert wait_until(lambda: readyz(port) == 503, 30)
-            time.sleep(20)
-            assert poller.poll() is None, "the poller died while Cassandra was down"
-            pair.ctl("start-cassandra")
-            stopped = False
+            take_down(pair, "cassandra", 20, poller, port)
             assert wait_until(lambda: readyz(port) == 200, 120)
             producer.join(180)
             end = end_offsets(bootstrap, topic)
@@ -75,8 +89,6 @@ def test_cassandra_down_20s_under_load(separate_services, unique_name, tmp_path)
             assert sorted(all_logs(store, ks)) == sorted(e.log for e in sent)
         finally:
             stop_trickle.set()
-            if stopped:
-                pair.ctl("start-cassandra")
             poller.send_signal(signal.SIGTERM)
             assert poller.wait(30) == 0
             producer.join(60) if producer.is_alive() else None
@@ -100,30 +112,16 @@ def test_kafka_down_15s_under_load(separate_services, unique_name, tmp_path):
     port = free_port()
     log = tmp_path / "poller.log"
     with keyspace(contact, ks) as store:
-        poller = poller_process(
-            bootstrap, contact,
-            "--topic", topic, "--keyspace", ks, "--group-id", group,
-            "--dlq-topic", f"{topic}_dlq", "--log-id", "event", "--metrics-port", str(port),
-            log_path=log,
-        )  # fmt: skip
-        stopped = False
+        poller = start_poller(bootstrap, contact, topic, ks, group, port, log)
         try:
             assert wait_until(lambda: len(all_logs(store, ks)) >= 2_000, 60)
-            pair.ctl("stop-kafka")
-            stopped = True
-            assert wait_until(lambda: readyz(port) == 503, 30)
-            time.sleep(15)
-            assert poller.poll() is None, "the poller died while Kafka was down"
-            pair.ctl("start-kafka")
-            stopped = False
+            take_down(pair, "kafka", 15, poller, port)
             produce_entries(bootstrap, topic, sent[2_000:])
             end = end_offsets(bootstrap, topic)
             assert wait_until(lambda: committed_offsets(bootstrap, group, topic) == end, 180)
             assert wait_until(lambda: readyz(port) == 200, 60)
             assert sorted(all_logs(store, ks)) == sorted(e.log for e in sent)
         finally:
-            if stopped:
-                pair.ctl("start-kafka")
             poller.send_signal(signal.SIGTERM)
             assert poller.wait(30) == 0
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]

@@ -10,16 +10,15 @@ from cassandra.query import SimpleStatement
 from logpipe.envelope import encode
 from logpipe_testkit.readiness import http_get
 from tests.support.k2c import (
-    PollerThread,
     all_logs,
-    committed_offsets,
-    end_offsets,
+    caught_up,
     entries,
     keyspace,
     legacy_value,
     make_topic,
     produce,
     produce_entries,
+    stream_poller,
     wait_until,
 )
 
@@ -34,13 +33,12 @@ def test_event_mode_every_envelope_once_and_the_tutorial_queries(
     make_topic(kafka_bootstrap, topic, partitions=3)
     produce_entries(kafka_bootstrap, topic, sent)
     with keyspace(cassandra_contact_points, ks) as store:
-        poller = PollerThread(
+        poller = stream_poller(
             kafka_bootstrap,
             cassandra_contact_points,
-            topic=topic,
-            keyspace=ks,
-            group_id=group,
-            dlq_topic=f"{topic}_dlq",
+            topic,
+            ks,
+            group,
             log_id_mode="event",
             batch_rows=32,
             metrics_port=0,
@@ -62,9 +60,7 @@ def test_event_mode_every_envelope_once_and_the_tutorial_queries(
         assert poller.status == 0
 
         assert sorted(all_logs(store, ks)) == sorted(e.log for e in sent)
-        assert committed_offsets(kafka_bootstrap, group, topic) == end_offsets(
-            kafka_bootstrap, topic
-        )
+        assert caught_up(kafka_bootstrap, group, topic)
 
         session = store.session
         # The tutorial's count per partition.
@@ -108,20 +104,12 @@ def test_now_mode_row_by_row(kafka_bootstrap, cassandra_contact_points, unique_n
     started = datetime.now(UTC).replace(microsecond=0)
     produce_entries(kafka_bootstrap, topic, sent)
     with keyspace(cassandra_contact_points, ks) as store:
-        with PollerThread(
-            kafka_bootstrap,
-            cassandra_contact_points,
-            topic=topic,
-            keyspace=ks,
-            group_id=group,
-            dlq_topic=f"{topic}_dlq",
-            batch_rows=1,
+        with stream_poller(
+            kafka_bootstrap, cassandra_contact_points, topic, ks, group, batch_rows=1
         ):
             assert wait_until(lambda: len(all_logs(store, ks)) >= len(sent), 90)
         assert sorted(all_logs(store, ks)) == sorted(e.log for e in sent)
-        assert committed_offsets(kafka_bootstrap, group, topic) == end_offsets(
-            kafka_bootstrap, topic
-        )
+        assert caught_up(kafka_bootstrap, group, topic)
         # now(): log_id holds the time of writing, so a window from the start of the
         # test holds every row of the source.
         count = store.count(ks, "www0", "www_access", since=started)
@@ -140,14 +128,8 @@ def test_older_twice_encoded_envelopes_are_stored_like_new_ones(
     make_topic(kafka_bootstrap, topic, partitions=1)
     produce(kafka_bootstrap, topic, records)
     with keyspace(cassandra_contact_points, ks) as store:
-        with PollerThread(
-            kafka_bootstrap,
-            cassandra_contact_points,
-            topic=topic,
-            keyspace=ks,
-            group_id=group,
-            dlq_topic=f"{topic}_dlq",
-            log_id_mode="event",
+        with stream_poller(
+            kafka_bootstrap, cassandra_contact_points, topic, ks, group, log_id_mode="event"
         ) as poller:
             assert wait_until(lambda: len(all_logs(store, ks)) >= len(sent), 60)
         assert poller.poller.metrics.dead_lettered._metrics == {}

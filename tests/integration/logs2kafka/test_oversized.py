@@ -29,8 +29,8 @@ from tests.support.forwarder import (
     Daemon,
     TopicReader,
     access_line,
+    empty_log_args,
     seq_of,
-    tail_args,
 )
 
 pytestmark = pytest.mark.integration
@@ -99,20 +99,17 @@ def test_tail_cuts_oversized_lines_and_rejects_a_refused_one(
     client, kafka_bootstrap, unique_name, tmp_path
 ):
     topic = make_small_topic(kafka_bootstrap, unique_name("small"))
-    log, state = tmp_path / "access.log", tmp_path / "state"
-    big_line = access_line("big", 0).replace(b"logpipe-test", b"u" * 3000)
-    append(log, access_line("a", 0), big_line, NUL_LINE, BAD_UTF8_LINE, access_line("a", 1))
     port = free_port()
-    args = tail_args(
+    log, state, args = empty_log_args(
         topic,
         kafka_bootstrap,
-        state,
-        log,
-        from_beginning="",
+        tmp_path,
         max_line_bytes=str(300 * 1024),
         metrics_port=str(port),
         kafka_client=client,
     )
+    big_line = access_line("big", 0).replace(b"logpipe-test", b"u" * 3000)
+    append(log, access_line("a", 0), big_line, NUL_LINE, BAD_UTF8_LINE, access_line("a", 1))
     daemon = Daemon(args, tmp_path / "daemon.log").start()
     reader = TopicReader(kafka_bootstrap, topic)
     try:

@@ -23,6 +23,7 @@ from tests.support.forwarder import (
     assert_complete_in_order,
     checkpoint_offset,
     duplicates,
+    empty_log_args,
     end_offsets,
     make_topic,
     seq_of,
@@ -53,24 +54,24 @@ class Writer(threading.Thread):
                     time.sleep(0.01)
 
 
+def first_run(
+    bootstrap: str, topic: str, args: list[str], log: Path, tmp_path: Path
+) -> tuple[TopicReader, Daemon, Daemon, Writer]:
+    """A reader of ``topic``, a first daemon started, a second one to start after it, and
+    a writer of ``log`` to start."""
+    reader = TopicReader(bootstrap, topic)
+    first = Daemon(args, tmp_path / "daemon1.log").start()
+    second = Daemon(args, tmp_path / "daemon2.log")
+    return reader, first, second, Writer(log)
+
+
 @pytest.mark.parametrize("client", CLIENTS)
 def test_kill_9_then_restart_loses_nothing(client, kafka_bootstrap, unique_name, tmp_path):
     topic = make_topic(kafka_bootstrap, unique_name("kill9"))
-    log, state = tmp_path / "access.log", tmp_path / "state"
-    log.touch()
-    args = tail_args(
-        topic,
-        kafka_bootstrap,
-        state,
-        log,
-        from_beginning="",
-        max_pending=str(MAX_PENDING),
-        kafka_client=client,
+    log, state, args = empty_log_args(
+        topic, kafka_bootstrap, tmp_path, max_pending=str(MAX_PENDING), kafka_client=client
     )
-    reader = TopicReader(kafka_bootstrap, topic)
-    first = Daemon(args, tmp_path / "daemon1.log").start()
-    second = Daemon(args, tmp_path / "daemon2.log")
-    writer = Writer(log)
+    reader, first, second, writer = first_run(kafka_bootstrap, topic, args, log, tmp_path)
     try:
         writer.start()
         assert reader.wait_for(lambda e: len(e) >= 2000, 60), first.log_text()
@@ -104,21 +105,10 @@ def test_sigterm_exits_0_in_time_with_a_checkpoint_covering_every_acked_line(
     client, kafka_bootstrap, unique_name, tmp_path
 ):
     topic = make_topic(kafka_bootstrap, unique_name("sigterm"))
-    log, state = tmp_path / "access.log", tmp_path / "state"
-    log.touch()
-    args = tail_args(
-        topic,
-        kafka_bootstrap,
-        state,
-        log,
-        from_beginning="",
-        shutdown_timeout="10",
-        kafka_client=client,
+    log, state, args = empty_log_args(
+        topic, kafka_bootstrap, tmp_path, shutdown_timeout="10", kafka_client=client
     )
-    reader = TopicReader(kafka_bootstrap, topic)
-    first = Daemon(args, tmp_path / "daemon1.log").start()
-    second = Daemon(args, tmp_path / "daemon2.log")
-    writer = Writer(log)
+    reader, first, second, writer = first_run(kafka_bootstrap, topic, args, log, tmp_path)
     try:
         writer.start()
         assert reader.wait_for(lambda e: len(e) >= 1500, 60), first.log_text()

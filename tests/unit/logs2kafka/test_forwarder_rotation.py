@@ -7,18 +7,18 @@ a real broker in tests/integration/logs2kafka/test_rotation_outage.py).
 
 from __future__ import annotations
 
-import functools
 import gzip
 import os
 import shutil
 import threading
 import time
 
-from logpipe.envelope import LogEntry, decode
-from logpipe.kafka import NO_TOKEN
+from logpipe.envelope import LogEntry
 from logpipe.logs2kafka.metrics import Metrics
 from logpipe.logs2kafka.pipeline import PipelineSettings
+from logpipe.logs2kafka.tail import Tailer
 from logpipe.logs2kafka.tail_command import Forwarder
+from tests.support.fake_producer import FakeProducer
 from tests.support.tailkit import make_tailer, seq_line
 
 MAX_PENDING = 50
@@ -27,40 +27,6 @@ MAX_PENDING = 50
 class Parser:
     def parse(self, line, truncated=False, read_time=None):
         return LogEntry("h", "www_access", "2026-01-01T00:00:00+00:00", line.decode(), fields={})
-
-
-class HeldProducer:
-    """Every send waits for ``release()``: Kafka down, the pending bound fills."""
-
-    topic = "t"
-    max_message_bytes = 1_000_000
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.held: list = []
-        self.delivered: list[str] = []
-
-    def send(self, key, value, on_ack, token=NO_TOKEN):
-        if token is not NO_TOKEN:
-            on_ack = functools.partial(lambda cb, t, error: cb(error, t), on_ack, token)
-        with self.lock:
-            self.held.append((value, on_ack))
-
-    def poll(self, timeout=0.0):
-        return None
-
-    def flush(self, timeout=None):
-        return True
-
-    def close(self, timeout=5.0):
-        return None
-
-    def release(self) -> None:
-        with self.lock:
-            held, self.held = self.held, []
-        for value, on_ack in held:
-            self.delivered.append(decode(value).log)
-            on_ack(None)
 
 
 def lines(a: int, b: int) -> bytes:
@@ -94,26 +60,33 @@ def sample(metrics: Metrics, name: str, **labels: str) -> float | None:
     return metrics.registry.get_sample_value(name, labels or None)
 
 
-def test_two_rotations_while_the_pending_bound_is_full(tmp_path):
-    log = tmp_path / "logs" / "access.log"
-    log.parent.mkdir()
-    log.write_bytes(lines(0, 100))
-    tailer = make_tailer(str(log), tmp_path / "state", from_beginning=True)
-    producer = HeldProducer()
+def start_forwarder(tailer: Tailer) -> tuple[FakeProducer, Metrics, Forwarder, threading.Thread]:
+    """A Forwarder of ``tailer`` running in a thread, its producer holding every send
+    until the test completes it (Kafka down: the pending bound fills)."""
+    producer = FakeProducer(max_message_bytes=1_000_000)
     metrics = Metrics()
     settings = PipelineSettings(max_pending=MAX_PENDING, idle_sleep=0.02, shutdown_timeout=1.0)
     forwarder = Forwarder(tailer, lambda: producer, Parser(), "h", settings, metrics)
     runner = threading.Thread(target=forwarder.run, daemon=True)
     runner.start()
+    return producer, metrics, forwarder, runner
+
+
+def test_two_rotations_while_the_pending_bound_is_full(tmp_path):
+    log = tmp_path / "logs" / "access.log"
+    log.parent.mkdir()
+    log.write_bytes(lines(0, 100))
+    tailer = make_tailer(str(log), tmp_path / "state", from_beginning=True)
+    producer, metrics, forwarder, runner = start_forwarder(tailer)
     try:
-        wait(lambda: len(producer.held) == MAX_PENDING)  # room() == 0 from here
+        wait(lambda: len(producer.sent) == MAX_PENDING)  # room() == 0 from here
         rotate(log)
         append(log, lines(100, 200))
         time.sleep(0.2)
         rotate(log)  # the first file is now only access.log.2.gz
         append(log, lines(200, 300))
         time.sleep(0.2)
-        assert len(producer.held) == MAX_PENDING
+        assert len(producer.sent) == MAX_PENDING
         forwarder._publish_file_metrics()
         # Lines 0-49 are out (unacknowledged), the rest of the first file (and its
         # unfinished read) plus two files are unread.
@@ -123,7 +96,7 @@ def test_two_rotations_while_the_pending_bound_is_full(tmp_path):
         assert sample(metrics, "logs2kafka_bytes_lost_total") == 0
 
         def drained() -> bool:
-            producer.release()
+            producer.complete()
             return len(producer.delivered) >= 300
 
         wait(drained)  # Kafka is back
@@ -139,14 +112,9 @@ def test_bytes_lost_are_counted(tmp_path):
     log.write_bytes(lines(0, 100))
     # Read a little at a time, so what is not taken stays in the file, not in memory.
     tailer = make_tailer(str(log), tmp_path / "state", from_beginning=True, chunk_bytes=256)
-    producer = HeldProducer()
-    metrics = Metrics()
-    settings = PipelineSettings(max_pending=MAX_PENDING, idle_sleep=0.02, shutdown_timeout=1.0)
-    forwarder = Forwarder(tailer, lambda: producer, Parser(), "h", settings, metrics)
-    runner = threading.Thread(target=forwarder.run, daemon=True)
-    runner.start()
+    producer, metrics, forwarder, runner = start_forwarder(tailer)
     try:
-        wait(lambda: len(producer.held) == MAX_PENDING)
+        wait(lambda: len(producer.sent) == MAX_PENDING)
         (status,) = tailer.files()
         lost = status.size - status.read_offset
         assert lost > 0

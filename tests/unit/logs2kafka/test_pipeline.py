@@ -7,7 +7,6 @@ between them (the real Kafka is exercised by tests/integration/test_forwarder_*.
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 
@@ -15,13 +14,14 @@ import orjson
 import pytest
 
 from logpipe.envelope import LogEntry, decode
-from logpipe.kafka import NO_TOKEN, KafkaAccessDenied, KafkaUnavailable, RecordRefused
+from logpipe.kafka import KafkaAccessDenied, RecordRefused
 from logpipe.kafka.producer import RECORD_OVERHEAD
 from logpipe.logs2kafka.fit import CUT_REASON
 from logpipe.logs2kafka.health import KafkaHealth
 from logpipe.logs2kafka.metrics import Metrics
 from logpipe.logs2kafka.pipeline import Pipeline, PipelineSettings
 from logpipe.logs2kafka.rejects import Rejects
+from tests.support.fake_producer import FakeProducer
 
 
 class FakeParser:
@@ -30,42 +30,6 @@ class FakeParser:
         if text.startswith("bad"):
             return LogEntry("h", "www_access", "2026-01-01T00:00:00+00:00", text, parse_error="x")
         return LogEntry("h", "www_access", "2026-01-01T00:00:00+00:00", text, fields={})
-
-
-class FakeProducer:
-    """Keeps the callbacks so a test decides when (and how) each send completes."""
-
-    topic = "t"
-
-    def __init__(self, max_message_bytes=1_048_576):
-        self.sent = []  # (value, on_ack)
-        self.down = False
-        self.refuse: Exception | None = None  # raised by send, as a client refusing
-        self.max_message_bytes = max_message_bytes
-
-    def send(self, key, value, on_ack, token=NO_TOKEN):
-        if self.down:
-            raise KafkaUnavailable("metadata timeout")
-        if self.refuse is not None:
-            raise self.refuse
-        if token is not NO_TOKEN:
-            on_ack = functools.partial(lambda cb, t, error: cb(error, t), on_ack, token)
-        self.sent.append((value, on_ack))
-
-    def poll(self, timeout=0.0):
-        return None
-
-    def flush(self, timeout=None):
-        return True
-
-    def close(self, timeout=5.0):
-        return None
-
-    def complete(self, error=None):
-        sent, self.sent = self.sent, []
-        for _value, on_ack in sent:
-            on_ack(error)
-        return [decode(v).log for v, _ in sent]
 
 
 def make(max_pending=10, stall_after=10.0, rejects=None, max_message_bytes=1_048_576):
