@@ -44,6 +44,8 @@ WATCH_INTERVAL = 0.25
 CUT = "logs2kafka_lines_cut_to_fit"
 REJECTED = "logs2kafka_lines_rejected"
 DEAD_LETTERED = "kafka2cassandra_dead_lettered"
+DEAD_LETTER_FAILURES = "kafka2cassandra_dead_letter_failures"
+DEAD_LETTER_HELD = "kafka2cassandra_dead_letter_held_partitions"
 
 
 @pytest.fixture
@@ -264,17 +266,30 @@ def assert_others_flow(writer: RecordWriter, watcher: ArrivalWatcher) -> None:
 def test_unwritable_dead_letter_topic_holds_up_only_the_poisoned_partition(
     pipe: Pipeline,
 ) -> None:
-    """A dead-letter topic that refuses writes (``min.insync.replicas=2`` on one broker,
-    ``acks=all``): the poisoned partition waits, the others flow, /healthz stays up; once
-    the topic takes writes the poison is dead-lettered and its partition catches up."""
+    """A dead-letter topic that refuses every letter (``max.message.bytes`` below what a
+    letter's headers alone take): the poisoned partition waits, counted and held, the
+    others flow, /healthz stays up; once the topic takes writes the poison is
+    dead-lettered and its partition catches up.
+
+    (``min.insync.replicas=2`` does not make a topic unwritable on one broker: Kafka 4
+    caps it at the replication factor, and such a letter is taken at once.)"""
     pipe.prepare(dlq=False)
-    create_topic(pipe.bootstrap, pipe.dlq, 1, {"min.insync.replicas": "2"})
+    create_topic(pipe.bootstrap, pipe.dlq, 1, {"max.message.bytes": "100"})
     poller = pipe.start(pipe.poller())
     poison = [b"not json %d" % i for i in range(5)]
     writer, watcher = poison_then_flow(pipe, poison)
     assert_others_flow(writer, watcher)
+    wait_for(
+        lambda: (
+            metric(pipe.port(poller), DEAD_LETTER_FAILURES, absent=0) > 0
+            and metric(pipe.port(poller), DEAD_LETTER_HELD) >= 1
+        ),
+        30,
+        "the refused dead letters counted and their partition held",
+    )
+    assert dead_letters(pipe) == 0
 
-    alter_topic(pipe.bootstrap, pipe.dlq, {"min.insync.replicas": "1"})
+    alter_topic(pipe.bootstrap, pipe.dlq, {"max.message.bytes": "100000"})
     tally = pipe.settle(writer.appended, timeout=150)
     watcher.stop()
     tally.notes.append(f"dead letters {dead_letters(pipe)}")
