@@ -19,6 +19,7 @@ from logpipe.logs2kafka.line_ids import ID_HEAD_BYTES, read_lines_with_ids
 from logpipe.logs2kafka.ship import SourceFile
 from logpipe.logs2kafka.tail.identity import Fingerprint
 from logpipe.logs2kafka.tail.reader import FileReader
+from tests.support import strategies
 from tests.support.tailkit import Collector, make_tailer, seq_line, seqs
 
 
@@ -52,11 +53,7 @@ def shipped_ids(path: Path) -> list[str]:
         src.close()
 
 
-line_bytes = st.builds(
-    lambda n, noise: (noise + b"x" * n)[:n].replace(b"\n", b"."),
-    st.integers(0, 300),
-    st.binary(max_size=8),
-)
+line_bytes = strategies.line_bytes(300)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

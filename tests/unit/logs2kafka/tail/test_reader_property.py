@@ -13,13 +13,9 @@ from hypothesis import strategies as st
 
 from logpipe.logs2kafka.tail.identity import Fingerprint
 from logpipe.logs2kafka.tail.reader import FileReader
+from tests.support import strategies
 
-# Lengths drawn evenly (not mostly short), with a little noise so lines differ.
-line_bytes = st.builds(
-    lambda n, noise: (noise + b"x" * n)[:n].replace(b"\n", b"."),
-    st.integers(0, 150),
-    st.binary(max_size=8),
-)
+line_bytes = strategies.line_bytes(150)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
