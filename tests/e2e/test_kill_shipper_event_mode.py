@@ -4,8 +4,10 @@ holds each line once.
 After a kill -9, logs2kafka resumes at its last checkpoint, so the lines Kafka
 acknowledged since then are sent again as new records. Each envelope carries the line's
 ``id`` (its file's content and offset), from which kafka2cassandra derives ``log_id``, so
-the second record of a line overwrites the first one's row. Both daemons run as
-processes against the shared servers (no server is stopped here).
+the second record of a line overwrites the first one's row. Every tenth line is followed
+by a line that does not parse (NUL bytes and a marker): such a line takes the time of
+the parsed line before it, which a restart finds again in the file, so it too is one row.
+Both daemons run as processes against the shared servers (no server is stopped here).
 """
 
 from __future__ import annotations
@@ -33,6 +35,18 @@ SOURCE = "www-kill9"
 RATE = 600.0  # lines per second
 KILLS_AT = (3.0, 7.0)  # seconds into the writing
 SECONDS = 10.0
+BAD_EVERY = 10  # every tenth line is followed by one that does not parse
+
+
+def bad_line_after(run: str) -> Callable[[int], bytes]:
+    """A suffix starting a second line, unparsable, marked ``<run>x-<seq>``."""
+
+    def suffix(seq: int) -> bytes:
+        if seq % BAD_EVERY:
+            return b""
+        return b"\n\x00\x00\x00 not a request ?logpipe_seq=%sx-%d" % (run.encode(), seq)
+
+    return suffix
 
 
 @pytest.mark.e2e
@@ -54,7 +68,7 @@ def test_kill9_of_logs2kafka_under_load_adds_no_row(
         "kafka2cassandra", tmp_path, "--log-id", "event", "--metrics-port", str(k2c_port)
     )
     corpus = load_lines(ROOT / "tests/data/access-combined-real.log")
-    writer = LogWriter(log_path, corpus, run, RATE)
+    writer = LogWriter(log_path, corpus, run, RATE, suffix=bad_line_after(run))
     try:
         poller.start()
         wait_ready(poller, k2c_port)
@@ -69,8 +83,14 @@ def test_kill9_of_logs2kafka_under_load_adds_no_row(
         written = writer.stop()
 
         wanted = set(writer.appended)
+        wanted_bad = {s for s in wanted if s % BAD_EVERY == 0}
         assert wait_until(
-            lambda: wanted <= set(row_sequences(cassandra, keyspace, SOURCE, run)), 120, 2.0
+            lambda: (
+                wanted <= set(row_sequences(cassandra, keyspace, SOURCE, run))
+                and wanted_bad <= set(row_sequences(cassandra, keyspace, SOURCE, run + "x"))
+            ),
+            120,
+            2.0,
         ), shipper.output()[-3000:]
         # Let the poller store every record (the late duplicates too) before counting.
         assert wait_until(
@@ -90,13 +110,20 @@ def test_kill9_of_logs2kafka_under_load_adds_no_row(
                 daemon.kill9()
 
     rows = row_sequences(cassandra, keyspace, SOURCE, run)
+    bad_rows = row_sequences(cassandra, keyspace, SOURCE, run + "x")
     in_topic, records = topic_sequences(kafka_bootstrap, topic, run)
+    bad_in_topic, _ = topic_sequences(kafka_bootstrap, topic, run + "x")
     resent = [s for s, n in in_topic.items() if n > 1]
+    bad_resent = [s for s, n in bad_in_topic.items() if n > 1]
     print(
         f"\nkill -9 of logs2kafka x{len(KILLS_AT)}: {written} lines written, {records} records"
         f" in the topic ({len(resent)} lines sent twice, ranges {runs(resent)[:6]}),"
-        f" {sum(rows.values())} rows"
+        f" {sum(rows.values())} rows; {len(wanted_bad)} unparsable lines,"
+        f" {len(bad_resent)} sent twice, {sum(bad_rows.values())} rows"
     )
     assert resent, "no line was sent twice: the kills proved nothing"
+    assert bad_resent, "no unparsable line was sent twice: the kills proved nothing"
     assert sorted(rows) == list(range(written)), "missing lines"
     assert sum(rows.values()) == written, {s: n for s, n in rows.items() if n > 1}
+    assert sorted(bad_rows) == sorted(wanted_bad), "missing unparsable lines"
+    assert sum(bad_rows.values()) == len(wanted_bad), {s: n for s, n in bad_rows.items() if n > 1}

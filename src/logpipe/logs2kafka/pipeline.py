@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -41,6 +41,7 @@ from logpipe.kafka import (
 )
 from logpipe.logs2kafka.fit import fit
 from logpipe.logs2kafka.health import KafkaHealth
+from logpipe.logs2kafka.line_times import LineTimes, Lookback
 from logpipe.logs2kafka.metrics import Metrics
 from logpipe.logs2kafka.rejects import Rejects
 from logpipe.retry import Backoff
@@ -75,8 +76,10 @@ class PipelineSettings:
     shutdown_timeout: float = S.SHUTDOWN_TIMEOUT.default
 
 
-#: A line on its way: raw bytes, cut at max_line_bytes?, the caller's token, its id.
-_Record = tuple[bytes, bool, Any, str | None]
+#: A line on its way: raw bytes, cut at max_line_bytes?, the caller's token, its id, its
+#: stream (the file it comes from), and once it was parsed and did not parse, the time it
+#: was given (a line sent again keeps it).
+_Record = list[Any]
 
 
 class Pipeline:
@@ -99,9 +102,11 @@ class Pipeline:
         on_acked: Callable[[Any], None],
         *,
         rejects: Rejects | None = None,
+        lookback: Lookback | None = None,
     ) -> None:
         self._producer = producer
         self._parse = parser.parse
+        self._times = LineTimes(parser.parse, lookback)
         self._key = key
         self._settings = settings
         self._metrics = metrics
@@ -133,29 +138,53 @@ class Pipeline:
             return 0
         return self._settings.max_pending - self.pending
 
-    def submit(self, data: bytes, truncated: bool, token: Any, line_id: str | None = None) -> None:
+    def submit(
+        self,
+        data: bytes,
+        truncated: bool,
+        token: Any,
+        line_id: str | None = None,
+        stream: Hashable = None,
+    ) -> None:
         """Parse, encode and produce one line; ``token`` comes back through ``on_acked``.
 
         ``line_id`` (the envelope's ``id``, see ``logs2kafka.line_ids``) goes with the line
-        each time it is sent, so a line sent twice is stored once.
+        each time it is sent, so a line sent twice is stored once. ``stream`` names the
+        file the line comes from (lines of one stream are submitted in file order): a
+        line that does not parse takes the time of the parsed line before it there
+        (``logs2kafka.line_times``).
         """
         self.read += 1
         if self.pending == 0:
             self._last_progress = time.monotonic()
         self.pending += 1
-        record = (data, truncated, token, line_id)
+        record = [data, truncated, token, line_id, stream, None]
         if self._retry:  # keep the order behind lines waiting to be sent again
             self._retry.append(record)
             return
-        entry = self._parse(data, truncated)
-        entry.line_id = line_id
-        if entry.parse_error is not None:
-            self.parse_errors += 1
+        entry = self._entry(record)
         value = encode(entry)
         if not self._produce(
             value if len(value) <= self.max_value_bytes else self._cut(entry), record
         ):
             self._retry.append(record)
+
+    def _entry(self, record: _Record) -> LogEntry:
+        """The envelope of a line. The first time: the line's time is noted (parsed) or
+        given (not parsed, counted); a line sent again gets the time it had."""
+        entry = self._parse(record[0], record[1])
+        entry.line_id = record[3]
+        when = record[5]
+        if when is not None:
+            entry.datetime = when
+        elif entry.parse_error is None:
+            self._times.parsed(record[4], entry)
+            record[5] = entry.datetime
+        else:
+            self.parse_errors += 1
+            self._times.unparsed(record[4], entry, record[2])
+            record[5] = entry.datetime
+        return entry
 
     def _cut(self, entry: LogEntry) -> bytes | None:
         """The message of ``entry``, over the topic's limit, cut to fit it; None when even
@@ -249,8 +278,7 @@ class Pipeline:
         retry = self._retry
         while retry:
             record = retry[0]
-            entry = self._parse(record[0], record[1])
-            entry.line_id = record[3]
+            entry = self._entry(record)
             value = encode(entry)
             if not self._produce(
                 value if len(value) <= self.max_value_bytes else self._cut(entry), record

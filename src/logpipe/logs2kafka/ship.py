@@ -216,7 +216,7 @@ def _ship(
                 want = min(room, settings.chunk)
                 got = 0
                 for data, truncated, line_id in islice(lines, want):
-                    submit(data, truncated, name, line_id)
+                    submit(data, truncated, name, line_id, name)
                     got += 1
                 exhausted = got < want
                 pipeline.pump()

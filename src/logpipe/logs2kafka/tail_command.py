@@ -94,6 +94,7 @@ class Forwarder:
                 self.health,
                 self._ack,
                 rejects=self.rejects,
+                lookback=self.tailer.lines_before,
             )
         except BaseException:
             stop.restore()
@@ -115,7 +116,7 @@ class Forwarder:
                     got = len(lines)
                     submit = pipeline.submit
                     for line in lines:
-                        submit(line.data, line.truncated, line, line.line_id)
+                        submit(line.data, line.truncated, line, line.line_id, line.file_id)
                 now = time.monotonic()
                 if now >= next_metrics:
                     pipeline.publish_metrics()

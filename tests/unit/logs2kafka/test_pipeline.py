@@ -250,3 +250,43 @@ def test_envelope_that_cannot_fit_at_all_is_rejected(tmp_path):
     pipeline.submit(b"x" * 1000, False, "x")
     pipeline.pump()
     assert producer.sent == [] and acked == ["x"] and pipeline.rejected == 1
+
+
+class ClockParser:
+    """Lines ``t=<time>`` parse with that time; any other line takes a new read time
+    each time it is parsed (a clock that moves between two sends)."""
+
+    def __init__(self):
+        self.reads = 0
+
+    def parse(self, line, truncated=False, read_time=None):
+        text = line.decode()
+        if text.startswith("t="):
+            return LogEntry("h", "www_access", text[2:], text, fields={})
+        self.reads += 1
+        return LogEntry("h", "www_access", f"read-{self.reads}", text, parse_error="x")
+
+
+def test_unparsed_line_takes_the_time_before_it_and_keeps_it_when_sent_again():
+    producer = FakeProducer()
+    metrics = Metrics()
+    health = KafkaHealth(metrics, unhealthy_after=60)
+    pipeline = Pipeline(
+        producer, ClockParser(), b"h", PipelineSettings(), metrics, health, lambda _: None
+    )
+    pipeline.submit(b"t=2026-01-01T00:00:01+00:00", False, 0, "abcdef01:0", "f")
+    pipeline.submit(b"junk", False, 1, "abcdef01:28", "f")
+    pipeline.submit(b"junk", False, 2, "abcdef01:33", "other file")  # no parsed line before it
+    first = [decode(v) for v, _ in producer.sent]
+    assert [e.datetime for e in first] == ["2026-01-01T00:00:01+00:00"] * 2 + ["read-2"]
+    assert pipeline.parse_errors == 2
+    producer.complete(error=RuntimeError("delivery timeout"))
+    pipeline.pump()
+    pipeline.submit(b"t=2026-01-01T00:00:09+00:00", False, 3, "abcdef01:38", "f")  # waits behind
+    due(pipeline)
+    pipeline.pump()
+    again = [decode(v) for v, _ in producer.sent]
+    assert [e.datetime for e in again] == [e.datetime for e in first] + [
+        "2026-01-01T00:00:09+00:00"
+    ]
+    assert pipeline.parse_errors == 2  # a line sent again is not counted again

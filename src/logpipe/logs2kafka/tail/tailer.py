@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from logpipe.config.settings import FROM_BEGINNING, MAX_LINE_BYTES, PARTIAL_LINE_TIMEOUT
+from logpipe.envelope import line_id_offset
 from logpipe.logs2kafka.checkpoint import PositionStore
 from logpipe.logs2kafka.tail.copytruncate import CopyTruncate
 from logpipe.logs2kafka.tail.discovery import Discovery
@@ -153,6 +155,41 @@ class Tailer:
         self._harvester.collect(out, max_lines, now)
         if now >= self._next_flush:
             self._periodic_flush()
+        return out
+
+    def lines_before(self, line: Line, max_bytes: int) -> list[tuple[bytes, int]]:
+        """The complete lines that start at most ``max_bytes`` before ``line`` in its file,
+        newest first, each with its start offset; empty when the file is no longer open.
+
+        For the time of a line that did not parse (``logs2kafka.line_times``): read from
+        the open file, so only the lines before one being handed out, in a file still
+        followed, are ever asked for.
+        """
+        if line.line_id is None:
+            return []
+        reader = self._files.original(line.file_id)
+        if reader is None:
+            return []
+        start = line_id_offset(line.line_id)
+        # One byte more than the window: a line starting right at its edge is whole when
+        # that byte is a newline.
+        first = max(0, start - max_bytes - 1)
+        try:
+            data = os.pread(reader.fd, start - first, first)
+        except OSError:
+            return []
+        if len(data) != start - first or (data and data[-1:] != b"\n"):
+            return []  # the file changed under us: nothing to trust
+        pieces = data[:-1].split(b"\n") if data else []
+        out: list[tuple[bytes, int]] = []
+        end = start
+        for index in range(len(pieces) - 1, -1, -1):
+            piece = pieces[index]
+            begin = end - len(piece) - 1
+            if index == 0 and first > 0:
+                break  # began before the window: not known to be a whole line
+            out.append((piece, begin))
+            end = begin
         return out
 
     def maintain(self) -> None:
