@@ -23,8 +23,12 @@ kustomize: $(STAMP)
 	elif [ -x $(BIN)/kustomize ]; then :; \
 	else GOBIN=$(CURDIR)/$(BIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION); fi
 
+# Tests mostly wait on servers: several pytest workers share the two cores (tests that
+# must not overlap are grouped with xdist_group marks).
+TEST_WORKERS ?= 3
+
 test: install services-up
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 unit: install
 	$(BIN)/pytest tests/unit
