@@ -4,9 +4,9 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install kustomize test unit lint demo schema services-up services-down services-status bench bench-quick clean docs
+.PHONY: install kustomize system-tools test unit lint demo schema services-up services-down services-status bench bench-quick clean docs
 
-install: $(STAMP) kustomize
+install: $(STAMP) kustomize system-tools
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,6 +22,20 @@ kustomize: $(STAMP)
 	@if kubectl version --client 2>/dev/null | grep -q '^Kustomize Version: v5\.'; then :; \
 	elif [ -x $(BIN)/kustomize ]; then :; \
 	else GOBIN=$(CURDIR)/$(BIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION); fi
+
+# Tests run Debian's real httpd (package apache2) and Prometheus' promtool and server
+# (package prometheus): installed with apt-get when missing, as root or through sudo.
+APT_TOOLS := /usr/sbin/apache2=apache2 /usr/bin/promtool=prometheus
+
+system-tools:
+	@missing=""; for t in $(APT_TOOLS); do [ -x "$${t%%=*}" ] || missing="$$missing $${t##*=}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	  elif command -v sudo >/dev/null; then sudo=sudo; \
+	  else echo "as root: apt-get install$$missing" >&2; exit 1; fi; \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 test: install services-up
 	$(BIN)/pytest

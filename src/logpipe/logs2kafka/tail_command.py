@@ -17,6 +17,7 @@ from typing import Any
 
 from logpipe.config import settings as S
 from logpipe.kafka import KafkaAccessDenied, Producer
+from logpipe.logs2kafka.apache_logs import Routes, declared_routes
 from logpipe.logs2kafka.checkpoint import CheckpointError, CheckpointStore
 from logpipe.logs2kafka.dry_run import dry_run_state
 from logpipe.logs2kafka.health import KafkaHealth, connect
@@ -25,6 +26,7 @@ from logpipe.logs2kafka.pipeline import Parser, Pipeline, PipelineSettings
 from logpipe.logs2kafka.rejects import Rejects, line_place
 from logpipe.logs2kafka.setup import (
     SetupError,
+    apache_config,
     default_state_dir,
     pipeline_settings,
     serve_health,
@@ -53,8 +55,10 @@ class Forwarder:
         settings: PipelineSettings | None = None,
         metrics: Metrics | None = None,
         rejects: Rejects | None = None,
+        routes: Routes | None = None,
     ) -> None:
         self.settings = settings or PipelineSettings()
+        self.routes = routes
         self.rejects = rejects
         self.metrics = metrics or Metrics()
         self.health = KafkaHealth(self.metrics, self.settings.unhealthy_after)
@@ -95,6 +99,7 @@ class Forwarder:
                 self._ack,
                 rejects=self.rejects,
                 lookback=self.tailer.lines_before,
+                routes=self.routes.all if self.routes is not None else (),
             )
         except BaseException:
             stop.restore()
@@ -106,6 +111,7 @@ class Forwarder:
         log.info("shipping", extra={"topic": self.producer.topic})
         next_metrics = 0.0
         next_behind = 0.0
+        route_of = self.routes.for_line if self.routes is not None else None
         try:
             while not stop.event.is_set():
                 pipeline.pump()
@@ -115,8 +121,19 @@ class Forwarder:
                     lines = tailer.poll(max_lines=min(room, settings.chunk))
                     got = len(lines)
                     submit = pipeline.submit
-                    for line in lines:
-                        submit(line.data, line.truncated, line, line.line_id, line.file_id)
+                    if route_of is None:
+                        for line in lines:
+                            submit(line.data, line.truncated, line, line.line_id, line.file_id)
+                    else:
+                        for line in lines:
+                            submit(
+                                line.data,
+                                line.truncated,
+                                line,
+                                line.line_id,
+                                line.file_id,
+                                route_of(line),
+                            )
                 now = time.monotonic()
                 if now >= next_metrics:
                     pipeline.publish_metrics()
@@ -194,8 +211,21 @@ class Forwarder:
 
 
 def run_tail(paths: list[str], opts: dict[str, Any]) -> int:
-    """``logs2kafka tail``: build the tailer, parser and producer from the options; run."""
-    parser, source, factory = shipping_parts(opts)
+    """``logs2kafka tail``: build the tailer, parser and producer from the options; run.
+
+    Without PATH, ``--apache-config`` gives the paths: every log file the host's Apache
+    configuration declares, each parsed and keyed as declared (``apache_logs``).
+    """
+    config = apache_config(opts)
+    routes: Routes | None = None
+    if not paths:
+        if config is None:
+            raise SetupError("give the PATHs to follow, or --apache-config")
+        try:
+            paths, routes = declared_routes(config, opts)
+        except ValueError as exc:
+            raise SetupError(str(exc)) from exc
+    parser, source, factory = shipping_parts(opts, config)
     state_dir = Path(opts["state_dir"]) if opts.get("state_dir") else default_state_dir()
     scratch = dry_run_state(state_dir) if opts.get("dry_run") else contextlib.nullcontext(state_dir)
     with scratch as directory:
@@ -212,7 +242,7 @@ def run_tail(paths: list[str], opts: dict[str, Any]) -> int:
         metrics = Metrics()
         rejects = Rejects(directory, line_place)
         forwarder = Forwarder(
-            tailer, factory, parser, source, pipeline_settings(opts), metrics, rejects
+            tailer, factory, parser, source, pipeline_settings(opts), metrics, rejects, routes
         )
         try:
             server = serve_health(
