@@ -61,6 +61,12 @@ class Metrics:
             "and removed while logs2kafka was not running).",
             registry=r,
         )
+        self.files_followed = Gauge(
+            "logs2kafka_files_followed",
+            "Files followed under the given paths (open, not rotated away); 0 while no path "
+            "matches a file.",
+            registry=r,
+        )
         self.kafka_reachable = Gauge(
             "logs2kafka_kafka_reachable", "1 when Kafka answers, 0 when it does not.", registry=r
         )

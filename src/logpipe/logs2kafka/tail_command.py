@@ -137,6 +137,7 @@ class Forwarder:
                 now = time.monotonic()
                 if now >= next_metrics:
                     pipeline.publish_metrics()
+                    self.metrics.files_followed.set(tailer.followed)
                     next_metrics = now + 1.0
                 if now >= next_behind:
                     self._publish_file_metrics()
@@ -206,8 +207,9 @@ class Forwarder:
         return self.health.is_healthy()
 
     def ready(self) -> bool:
-        """Connected to Kafka and Kafka answering (not before the first connection)."""
-        return self.producer is not None and self.health.is_reachable()
+        """Connected to Kafka, Kafka answering (not before the first connection), and at
+        least one file followed (a path that matches nothing ships nothing)."""
+        return self.producer is not None and self.health.is_reachable() and self.tailer.followed > 0
 
 
 def run_tail(paths: list[str], opts: dict[str, Any]) -> int:
