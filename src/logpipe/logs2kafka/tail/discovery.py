@@ -94,7 +94,14 @@ class Discovery:
                 reader.rotated_at = None
         for reader in files:
             if reader.current and reader.key not in found:
-                log.info("file %s rotated away or removed; reading it to its end", reader.path)
+                if reader.copy_for is not None:
+                    log.info(
+                        "copy %s of %s moved on (compressed or rotated); reading it to its end",
+                        reader.path,
+                        reader.copy_for,
+                    )
+                else:
+                    log.info("file %s rotated away or removed; reading it to its end", reader.path)
                 reader.current = False
                 reader.rotated_at = now
         if startup:
