@@ -75,7 +75,7 @@ class PipelineSettings:
     chunk: int = 2_000
     #: Lines pending with no acknowledgement for this long: Kafka is unreachable.
     stall_after: float = 10.0
-    #: /healthz fails when Kafka has been unreachable for longer than this.
+    #: /healthz fails when the shipping loop has not turned for this long.
     unhealthy_after: float = S.UNHEALTHY_AFTER.default
     #: Wait between polls when the files have nothing new.
     idle_sleep: float = 0.1

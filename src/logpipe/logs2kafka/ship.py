@@ -145,7 +145,7 @@ def ship(
     """
     settings = settings or PipelineSettings()
     metrics = metrics or Metrics()
-    health = KafkaHealth(metrics, settings.unhealthy_after)
+    health = KafkaHealth(metrics)
     stop = stop or StopSignal()
     sources = [SourceFile(p) for p in paths]  # fail early on a missing file
     for src in sources:

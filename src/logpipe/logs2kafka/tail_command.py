@@ -61,7 +61,9 @@ class Forwarder:
         self.routes = routes
         self.rejects = rejects
         self.metrics = metrics or Metrics()
-        self.health = KafkaHealth(self.metrics, self.settings.unhealthy_after)
+        self.health = KafkaHealth(self.metrics)
+        #: When the loop last turned (monotonic): /healthz, whatever Kafka does.
+        self.last_turn = time.monotonic()
         self.tailer = tailer
         self._connect = connect
         self._parser = parser
@@ -114,6 +116,7 @@ class Forwarder:
         route_of = self.routes.for_line if self.routes is not None else None
         try:
             while not stop.event.is_set():
+                self.last_turn = time.monotonic()
                 pipeline.pump()
                 room = pipeline.room()
                 got = 0
@@ -199,12 +202,15 @@ class Forwarder:
 
     def _connect_following(self) -> Producer:
         """Open the producer; the files are followed between attempts (Kafka down at start)."""
+        self.last_turn = time.monotonic()
         self.tailer.maintain()
         return self._connect()
 
     def live(self) -> bool:
-        """False once Kafka has been unreachable for longer than ``unhealthy_after``."""
-        return self.health.is_healthy()
+        """False once the loop has not turned for ``unhealthy_after`` seconds: the process
+        is stuck, and a restart helps. A Kafka outage is no reason (a restart cannot end
+        it; the loop keeps turning, following the files): /readyz says that one."""
+        return time.monotonic() - self.last_turn <= self.settings.unhealthy_after
 
     def ready(self) -> bool:
         """Connected to Kafka, Kafka answering (not before the first connection), and at

@@ -99,7 +99,8 @@ UNHEALTHY_AFTER = define(
     "--unhealthy-after",
     "LOGS2KAFKA_UNHEALTHY_AFTER",
     60.0,
-    "Seconds Kafka may be unreachable before /healthz fails.",
+    "Seconds the shipping loop may go without turning before /healthz fails (a stuck "
+    "process; an unreachable Kafka fails /readyz, not /healthz).",
     type=float,
 )
 DRY_RUN = define(
