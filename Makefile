@@ -60,8 +60,10 @@ services-status:
 schema: install services-up
 	$(BIN)/kafka2cassandra schema --replication-factor 1
 
+# make demo DEMO_ARGS=--prometheus: also a local Prometheus with the alert rules, its link
+# and the alerts that fired.
 demo: install services-up
-	$(BIN)/python demo/demo.py
+	$(BIN)/python demo/demo.py $(DEMO_ARGS)
 
 BENCH_STAMP := $(VENV)/.bench-installed
 

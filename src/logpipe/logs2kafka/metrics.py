@@ -61,6 +61,12 @@ class Metrics:
             "and removed while logs2kafka was not running).",
             registry=r,
         )
+        self.checkpoint_writes = Counter(
+            "logs2kafka_checkpoint_writes",
+            "Checkpoint writes that reached the disk (one when acknowledged positions moved, "
+            "at most once a second).",
+            registry=r,
+        )
         self.files_followed = Gauge(
             "logs2kafka_files_followed",
             "Files followed under the given paths (open, not rotated away); 0 while no path "

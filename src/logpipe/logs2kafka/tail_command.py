@@ -74,6 +74,7 @@ class Forwarder:
         self.stop_signal.on_stop = tailer.wakeup
         self._behind_paths: set[str] = set()
         self._lost_bytes = 0  # tailer.lost_bytes already counted in the metric
+        self._checkpoint_writes = 0  # tailer.checkpoint_writes already counted
 
     def _ack(self, line: Any) -> None:
         self.tailer.ack(line.file_id, line.end_offset)
@@ -140,7 +141,7 @@ class Forwarder:
                 now = time.monotonic()
                 if now >= next_metrics:
                     pipeline.publish_metrics()
-                    self.metrics.files_followed.set(tailer.followed)
+                    self._publish_tailer_counts()
                     next_metrics = now + 1.0
                 if now >= next_behind:
                     self._publish_file_metrics()
@@ -199,6 +200,15 @@ class Forwarder:
         if lost > self._lost_bytes:
             metrics.bytes_lost.inc(lost - self._lost_bytes)
             self._lost_bytes = lost
+
+    def _publish_tailer_counts(self) -> None:
+        """Files followed and checkpoint writes, into the metrics (once a second)."""
+        tailer = self.tailer
+        self.metrics.files_followed.set(tailer.followed)
+        writes = tailer.checkpoint_writes
+        if writes > self._checkpoint_writes:
+            self.metrics.checkpoint_writes.inc(writes - self._checkpoint_writes)
+            self._checkpoint_writes = writes
 
     def _connect_following(self) -> Producer:
         """Open the producer; the files are followed between attempts (Kafka down at start)."""
