@@ -76,7 +76,8 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 bench: $(BENCH_STAMP) services-up
 	$(BIN)/python bench/run.py
 
-# The same with small sizes and one round: under 3 minutes.
+# The same with small sizes and one round: under 3 minutes. Writes into bench/results/local/
+# (ignored by git): only make bench changes the committed results.
 bench-quick: $(BENCH_STAMP) services-up
 	$(BIN)/python bench/run.py --quick
 
