@@ -9,7 +9,7 @@ flags, the two drift apart (Debian's ``combined`` is not httpd's: it logs ``%O``
 What is read the way httpd reads it: ``Include`` and ``IncludeOptional`` (globs, a directory,
 relative to ``ServerRoot``), ``Define`` and ``${VAR}`` (a Define first, then the environment
 httpd gets: Debian's ``envvars`` beside the configuration, sourced as ``apache2ctl`` does),
-``<IfModule>`` (modules loaded with ``LoadModule`` or compiled in, as Debian's httpd has them),
+``<IfModule>`` (modules loaded with ``LoadModule`` or compiled in: this host's ``apache2 -l``),
 ``<IfDefine>``, ``<VirtualHost>`` (its ``ServerName`` is the source of its logs), and a
 nickname used before its ``LogFormat`` (httpd looks nicknames up once the whole
 configuration is read). What cannot be followed or would be guessed is reported instead
@@ -33,7 +33,7 @@ from pathlib import Path
 DEFAULT_LOGFORMAT = '%h %l %u %t "%r" %>s %b'
 
 #: Modules compiled into Debian's httpd (``apache2 -l``): ``<IfModule>`` of these is true
-#: without a ``LoadModule``.
+#: without a ``LoadModule``, where no httpd on this host says which it has.
 BUILTIN_MODULES = frozenset(
     {
         "core",
@@ -145,6 +145,23 @@ def read_envvars(config_dir: Path, base: Mapping[str, str] | None = None) -> dic
     return out
 
 
+def compiled_in_modules() -> frozenset[str]:
+    """The modules this host's httpd has compiled in (``apache2 -l`` or ``httpd -l``), or
+    Debian's where there is no httpd to ask."""
+    for name in ("/usr/sbin/apache2", "/usr/sbin/httpd", "apache2", "httpd"):
+        try:
+            done = subprocess.run(
+                [name, "-l"], capture_output=True, text=True, timeout=10, check=True
+            )
+        except (OSError, subprocess.SubprocessError):
+            continue
+        found = {m for line in done.stdout.splitlines() if line.strip().endswith(".c")
+                 for m in _module_names(line)}  # fmt: skip
+        if found:
+            return frozenset(found)
+    return BUILTIN_MODULES
+
+
 def split_args(text: str) -> list[str]:
     """A directive's arguments as httpd reads them: words, or quoted with ``"`` or ``'``;
     inside quotes ``\\"`` is a quote and ``\\\\`` a backslash, other escapes are kept (the
@@ -192,12 +209,18 @@ def _module_names(name: str) -> set[str]:
 class _Reader:
     """One pass over the configuration, in httpd's order."""
 
-    def __init__(self, path: Path, env: Mapping[str, str], server_root: str | None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        env: Mapping[str, str],
+        server_root: str | None,
+        builtin_modules: frozenset[str],
+    ) -> None:
         self.main = path
         self.env = dict(env)
         self.defines: dict[str, str] = {}
         self.server_root = server_root or str(path.parent)
-        self.modules: set[str] = set(BUILTIN_MODULES)
+        self.modules: set[str] = set(builtin_modules)
         self.notices: list[Notice] = []
         self.files_read: list[str] = []
         self.servers: list[_Server] = [_Server(None)]
@@ -469,19 +492,22 @@ def read_apache_config(
     path: str | os.PathLike[str],
     env: Mapping[str, str] | None = None,
     server_root: str | None = None,
+    builtin_modules: frozenset[str] | None = None,
 ) -> ApacheConfig:
     """Read the httpd configuration at ``path`` (and everything it includes).
 
     ``env`` is the environment httpd would get (default: this process's, with Debian's
     ``envvars`` beside ``path`` sourced into it); ``server_root`` is httpd's ``-d`` (default:
-    the directory of ``path``, which a ``ServerRoot`` directive overrides). Raises
+    the directory of ``path``, which a ``ServerRoot`` directive overrides);
+    ``builtin_modules`` those compiled into httpd (default: ``compiled_in_modules()``). Raises
     ApacheConfigError when the main file cannot be read or its sections do not balance.
     """
     main = Path(path)
     if not main.is_file():
         raise ApacheConfigError(f"{main}: no such file")
     environment = read_envvars(main.parent) if env is None else dict(env)
-    reader = _Reader(main, environment, server_root)
+    modules = compiled_in_modules() if builtin_modules is None else builtin_modules
+    reader = _Reader(main, environment, server_root, modules)
     reader.read(main)
     logs, notices = _declared(reader)
     return ApacheConfig(

@@ -62,6 +62,40 @@ def test_debian_package_configuration() -> None:
     assert str(DEBIAN / "mods-enabled" / "mime.conf") in config.files_read
 
 
+UPSTREAM = ROOT / "tests" / "data" / "apache" / "upstream" / "httpd.conf.in"
+#: What httpd 2.4's build puts in place of the template's variables for its default
+#: layout (config.layout "Apache", prefix /usr/local/apache2; Makefile.in install-conf),
+#: with mod_log_config built as a module and loaded, as in the default build.
+UPSTREAM_BUILD = {
+    "@@ServerRoot@@": "/usr/local/apache2",
+    "@@Port@@": "80",
+    "@@LoadModule@@": "LoadModule mpm_event_module modules/mod_mpm_event.so\n"
+    "LoadModule log_config_module modules/mod_log_config.so",
+    "@rel_sysconfdir@": "conf",
+    "@rel_logfiledir@": "logs",
+    "@rel_runtimedir@": "logs",
+    "@exp_htdocsdir@": "/usr/local/apache2/htdocs",
+    "@exp_cgidir@": "/usr/local/apache2/cgi-bin",
+}
+
+
+def test_upstream_default_httpd_conf(tmp_path: Path) -> None:
+    text = UPSTREAM.read_text()
+    for variable, value in UPSTREAM_BUILD.items():
+        text = text.replace(variable, value)
+    conf = tmp_path / "httpd.conf"
+    conf.write_text(text)
+    # httpd's default build compiles in only the core; mod_logio is not loaded
+    config = read_apache_config(conf, env={}, builtin_modules=frozenset({"core", "so"}))
+    assert config.server_root == "/usr/local/apache2"
+    assert config.formats == {"combined": COMBINED, "common": '%h %l %u %t "%r" %>s %b'}
+    assert [(log.path, log.kind, log.format_name, log.source) for log in config.logs] == [
+        ("/usr/local/apache2/logs/error_log", ERROR, "error", None),
+        ("/usr/local/apache2/logs/access_log", ACCESS, "common", None),
+    ]
+    assert config.notices == []  # conf/extra/proxy-html.conf: its module is not loaded
+
+
 def test_project_httpd_conf_is_httpds_combined() -> None:
     config = read_apache_config(ROOT / "docker" / "httpd" / "httpd.conf", env={})
     assert config.server_root == "/usr/local/apache2"
