@@ -47,6 +47,9 @@ BUILTIN_MODULES = frozenset(
     }
 )
 
+#: Includes within includes, as deep as httpd allows (AP_MAX_INCLUDE_DEPTH).
+MAX_INCLUDE_DEPTH = 128
+
 ACCESS = "access"
 ERROR = "error"
 
@@ -227,6 +230,8 @@ class _Reader:
         #: The server the directives read now belong to (a virtual host inside its section).
         self.server = self.servers[0]
         self.undefined: set[str] = set()
+        #: The files being included now, outermost first (an Include loop ends in an error).
+        self.including: list[str] = []
 
     # --- lines ----------------------------------------------------------------------------
 
@@ -318,14 +323,10 @@ class _Reader:
     # --- directives -----------------------------------------------------------------------
 
     def _directive(self, line: str, where: str) -> None:
-        name, _, rest = line.partition(" ")
-        if "\t" in name:
-            name, _, more = name.partition("\t")
-            rest = more + " " + rest
-        name = name.lower()
-        handler = getattr(self, f"_d_{name}", None)
+        name, *rest = line.split(None, 1)
+        handler = getattr(self, f"_d_{name.lower()}", None)
         if handler is not None:
-            handler(split_args(rest.strip()), where)
+            handler(split_args(rest[0] if rest else ""), where)
 
     def _d_serverroot(self, args: list[str], where: str) -> None:
         if args:
@@ -359,8 +360,14 @@ class _Reader:
             matches = [pattern] if os.path.exists(pattern) else []
         if not matches and not (optional and glob.has_magic(pattern)):
             self.notices.append(Notice(where, f"Include {args[0]}: no such file"))
+        if len(self.including) >= MAX_INCLUDE_DEPTH:
+            raise ApacheConfigError(f"{where}: Include nested deeper than {MAX_INCLUDE_DEPTH}")
         for match in matches:
-            self.read(Path(match))
+            self.including.append(match)
+            try:
+                self.read(Path(match))
+            finally:
+                self.including.pop()
 
     def _d_includeoptional(self, args: list[str], where: str) -> None:
         self._d_include(args, where, optional=True)

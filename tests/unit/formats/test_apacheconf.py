@@ -239,3 +239,9 @@ def test_unreadable_or_unbalanced_configuration(tmp_path: Path) -> None:
     main = write(tmp_path, {"httpd.conf": "<VirtualHost *:80>\nCustomLog /a.log common\n"})
     with pytest.raises(ApacheConfigError, match="never closed"):
         read_apache_config(main, env={})
+
+
+def test_an_include_loop_is_an_error(tmp_path: Path) -> None:
+    main = write(tmp_path, {"httpd.conf": "Include httpd.conf\n"})
+    with pytest.raises(ApacheConfigError, match="Include nested deeper than 128"):
+        read_apache_config(main, env={})
