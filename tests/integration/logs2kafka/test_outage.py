@@ -140,7 +140,9 @@ def test_broker_down_20s_under_load_nothing_missing(client, kafka_bootstrap, uni
         _status, text = http_get(port, "/metrics")
         behind = [line for line in text.splitlines() if line.startswith("logs2kafka_bytes_behind{")]
         assert behind and str(log) in behind[0] and float(behind[0].split()[-1]) > 0, behind
-        assert http_get(port, "/healthz")[0] == 503, "Kafka down > --unhealthy-after"
+        # Kafka down for longer than --unhealthy-after: not ready, but alive (the loop
+        # turns; a restart would not bring Kafka back)
+        assert http_get(port, "/healthz")[0] == 200
         assert http_get(port, "/readyz")[0] == 503
     finally:
         if stopped:
