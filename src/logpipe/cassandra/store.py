@@ -12,6 +12,7 @@ from typing import Any
 
 from cassandra.query import SimpleStatement
 
+from logpipe.cassandra.columns import FIELD_COLUMNS
 from logpipe.cassandra.queries import PartitionQuery, row_dict
 from logpipe.cassandra.schema import Replication, check_keyspace, schema_statements
 from logpipe.cassandra.session import consistency_level, open_session, split_contact_points
@@ -88,6 +89,37 @@ class Store:
         ).one()
         return dict(row.replication) if row else None
 
+    def table_columns(self, keyspace: str, table: str = "logs") -> dict[str, str]:
+        """The columns of a table as ``system_schema.columns`` has them (name -> type)."""
+        rows = self.session.execute(
+            "SELECT column_name, type FROM system_schema.columns "
+            "WHERE keyspace_name = %s AND table_name = %s",
+            (keyspace, table),
+        )
+        return {row.column_name: row.type for row in rows}
+
+    def field_columns(self, keyspace: str) -> tuple[str, ...]:
+        """The field columns ``logs`` has with the type logpipe writes (see ``columns``).
+
+        A table made before them has none (until ``kafka2cassandra schema`` adds them); a
+        column of that name with another type is left alone and not written.
+        """
+        present = self.table_columns(keyspace)
+        found, odd = [], []
+        for name, cql_type in FIELD_COLUMNS:
+            if name not in present:
+                continue
+            if "".join(present[name].split()) == "".join(cql_type.split()):
+                found.append(name)
+            else:
+                odd.append(f"{name} {present[name]}")
+        if odd:
+            log.warning(
+                "columns with another type than logpipe writes are left alone",
+                extra={"keyspace": keyspace, "columns": odd},
+            )
+        return tuple(found)
+
     def drop_keyspace(self, keyspace: str) -> None:
         """Used by tests and benchmarks to leave the node as they found it."""
         check_keyspace(keyspace)
@@ -102,7 +134,11 @@ class Store:
         log_id_mode: str = settings.LOG_ID.default,
         max_in_flight: int = settings.MAX_WRITES_IN_FLIGHT.default,
     ) -> RowWriter:
-        return RowWriter(self.session, keyspace, log_id_mode, self.consistency, max_in_flight)
+        """A writer for ``keyspace.logs``, writing the field columns the table has."""
+        columns = self.field_columns(keyspace)
+        return RowWriter(
+            self.session, keyspace, log_id_mode, self.consistency, max_in_flight, columns
+        )
 
     # -- reading -------------------------------------------------------------------
 

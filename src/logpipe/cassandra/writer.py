@@ -18,8 +18,9 @@ from typing import Any
 
 from cassandra import InvalidRequest
 from cassandra.cluster import Session
-from cassandra.query import BatchStatement, BatchType, PreparedStatement
+from cassandra.query import UNSET_VALUE, BatchStatement, BatchType, PreparedStatement
 
+from logpipe.cassandra.columns import FIELD_COLUMN_NAMES, FIELD_COLUMNS, field_values
 from logpipe.cassandra.errors import SchemaMissing
 from logpipe.cassandra.schema import logs_table
 from logpipe.config import settings
@@ -28,11 +29,16 @@ from logpipe.observability import get_logger
 log = get_logger("store")
 
 _BIGINT = struct.Struct(">q")
+_INT = struct.Struct(">i")
 
 
 @dataclass(slots=True)
 class Row:
-    """One row of ``logs``; ``log_id`` and ``timestamp_us`` are set in ``event`` mode only."""
+    """One row of ``logs``; ``log_id`` and ``timestamp_us`` are set in ``event`` mode only.
+
+    ``fields`` and ``parse_error`` are the envelope's: the writer puts them in the field
+    columns the table has (``logpipe.cassandra.columns``).
+    """
 
     source: str
     type: str
@@ -40,6 +46,8 @@ class Row:
     log: str
     log_id: uuid.UUID | None = None
     timestamp_us: int | None = None
+    fields: dict[str, Any] | None = None
+    parse_error: str | None = None
 
 
 WriteCallback = Callable[[BaseException | None, float], None]
@@ -77,6 +85,10 @@ class RowWriter:
     partition key (``(log_source, log_type)``) before submitting them together.
     The callback gets the error (or None) and the request's latency in seconds; it runs
     on a driver thread and must be quick.
+
+    ``columns`` are the field columns the table has (``Store.field_columns``): each row
+    writes those it has a value for and leaves the others unset (``UNSET_VALUE``: no
+    cell, no tombstone); a table without them gets the tutorial's five columns only.
     """
 
     def __init__(
@@ -86,6 +98,7 @@ class RowWriter:
         log_id_mode: str,
         consistency: int,
         max_in_flight: int,
+        columns: Sequence[str] = (),
     ) -> None:
         modes = settings.LOG_ID.choices
         if log_id_mode not in modes:
@@ -97,15 +110,21 @@ class RowWriter:
         self._session = session
         self._consistency = consistency
         table = logs_table(keyspace)
+        unknown = set(columns) - set(FIELD_COLUMN_NAMES)
+        if unknown:
+            raise ValueError(f"not field columns: {sorted(unknown)}")
+        self.columns = tuple(name for name in FIELD_COLUMN_NAMES if name in columns)
+        extra = "".join(f", {name}" for name in self.columns)
+        marks = ", ?" * len(self.columns)
         if log_id_mode == "event":
             cql = (
-                f"INSERT INTO {table} (log_source, log_type, log_datetime, log_id, log) "
-                "VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?"
+                f"INSERT INTO {table} (log_source, log_type, log_datetime, log_id, log{extra}) "
+                f"VALUES (?, ?, ?, ?, ?{marks}) USING TIMESTAMP ?"
             )
         else:
             cql = (
-                f"INSERT INTO {table} (log_source, log_type, log_datetime, log_id, log) "
-                "VALUES (?, ?, ?, now(), ?)"
+                f"INSERT INTO {table} (log_source, log_type, log_datetime, log_id, log{extra}) "
+                f"VALUES (?, ?, ?, now(), ?{marks})"
             )
         try:
             self._insert: PreparedStatement = session.prepare(cql)
@@ -118,6 +137,21 @@ class RowWriter:
             ) from None
         self._insert.consistency_level = consistency
         self._insert.is_idempotent = log_id_mode == "event"
+        protocol = session.cluster.protocol_version
+        metadata = self._insert.column_metadata
+        first = len(metadata) - len(self.columns) - (1 if log_id_mode == "event" else 0)
+        #: How each field column is carried, for the pre-encoded rows of a batch: text,
+        #: int and bigint directly, the map by the driver's serializer of its type.
+        self._encoders: list[Callable[[Any], bytes]] = []
+        for name, col in zip(self.columns, metadata[first:], strict=False):
+            kind = dict(FIELD_COLUMNS)[name]
+            if kind == "text":
+                self._encoders.append(str.encode)
+            elif kind in ("int", "bigint"):
+                self._encoders.append((_INT if kind == "int" else _BIGINT).pack)
+            else:
+                self._encoders.append(lambda value, t=col.type: t.serialize(value, protocol))
+        self._slot = {name: i for i, name in enumerate(self.columns)}
         self._lock = threading.Lock()
         self._in_flight = 0
         self._queue: deque[tuple[Sequence[Row], WriteCallback]] = deque()
@@ -133,21 +167,47 @@ class RowWriter:
     def queued(self) -> int:
         return len(self._queue)
 
-    def _params(self, row: Row) -> tuple[Any, ...]:
-        if self.mode == "event":
-            return (row.source, row.type, row.datetime, row.log_id, row.log, row.timestamp_us)
-        return (row.source, row.type, row.datetime, row.log)
+    def _field_params(self, row: Row) -> list[Any]:
+        """The row's field columns, ``UNSET_VALUE`` where it has none."""
+        values = field_values(row.fields, row.parse_error)
+        return [values.get(name, UNSET_VALUE) for name in self.columns]
 
-    def _encoded(self, row: Row) -> list[bytes]:
+    def _params(self, row: Row) -> tuple[Any, ...]:
+        fields = self._field_params(row) if self.columns else []
+        if self.mode == "event":
+            return (
+                row.source,
+                row.type,
+                row.datetime,
+                row.log_id,
+                row.log,
+                *fields,
+                row.timestamp_us,
+            )
+        return (row.source, row.type, row.datetime, row.log, *fields)
+
+    def _encoded(self, row: Row) -> list[Any]:
         """The row's values as the protocol carries them (text as UTF-8, timeuuid as its
-        16 bytes, bigint as 8 bytes big-endian): what binding would produce, at a tenth
-        of its cost. Encoding errors (e.g. lone surrogates) raise ValueError."""
-        values = [row.source.encode(), row.type.encode(), row.datetime.encode()]
+        16 bytes, bigint as 8 bytes big-endian, field columns by the driver's serializer
+        of their type, ``UNSET_VALUE`` for a field the row lacks): what binding would
+        produce, at a tenth of its cost. Encoding errors (e.g. lone surrogates) raise
+        ValueError."""
+        values: list[Any] = [row.source.encode(), row.type.encode(), row.datetime.encode()]
         if self.mode == "event":
             assert row.log_id is not None and row.timestamp_us is not None
-            values += [row.log_id.bytes, row.log.encode(), _BIGINT.pack(row.timestamp_us)]
+            values += [row.log_id.bytes, row.log.encode()]
         else:
             values.append(row.log.encode())
+        if self.columns:
+            fields: list[Any] = [UNSET_VALUE] * len(self.columns)
+            slot, encoders = self._slot, self._encoders
+            for name, value in field_values(row.fields, row.parse_error).items():
+                i = slot.get(name)
+                if i is not None:
+                    fields[i] = encoders[i](value)
+            values += fields
+        if self.mode == "event":
+            values.append(_BIGINT.pack(row.timestamp_us))
         return values
 
     def statement(self, rows: Sequence[Row]) -> Any:

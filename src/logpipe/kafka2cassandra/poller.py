@@ -194,6 +194,12 @@ class Poller:
             writer = self._store.writer(
                 cfg.keyspace, log_id_mode=cfg.log_id_mode, max_in_flight=cfg.max_in_flight
             )
+            if not writer.columns:
+                log.warning(
+                    "the table has no field columns: only the raw lines are stored; "
+                    "`kafka2cassandra schema` adds them",
+                    extra={"keyspace": cfg.keyspace},
+                )
             self.metrics.cassandra_up.set(1)
             self._consumer = self._until_connected("Kafka", self._open_consumer)
             if self._consumer is None:
@@ -214,6 +220,7 @@ class Poller:
                     "batch_rows": cfg.batch_rows,
                     "max_in_flight": cfg.max_in_flight,
                     "consistency": cfg.consistency,
+                    "field_columns": len(writer.columns),
                 },
             )
             if cfg.tune_gc:

@@ -62,7 +62,14 @@ def build_row(record: ConsumedRecord, log_id_mode: str) -> Row:
         entry = decode(record.value)
     except EnvelopeError as exc:
         raise Unstorable("envelope", str(exc)) from None
-    row = Row(entry.source, entry.type, entry.datetime, entry.log)
+    row = Row(
+        entry.source,
+        entry.type,
+        entry.datetime,
+        entry.log,
+        fields=entry.fields,
+        parse_error=entry.parse_error,
+    )
     if log_id_mode == "event":
         try:
             when = parse_datetime(entry.datetime)

@@ -1,0 +1,150 @@
+"""kafka2cassandra with the field columns beside today's table (raw lines only): rows/s.
+
+One topic pre-filled with envelopes of the real corpus (tests/data/access-combined-real.log,
+parsed by logpipe's own parser, so every envelope carries its fields, ten source hosts);
+the same poller (``bench_poll.child_logpipe``, a process of its own each time) consumes it
+into two tables, alternately, ``--rounds`` times each:
+
+* ``field columns``   -- the table ``kafka2cassandra schema`` makes: the tutorial's columns
+  and the field columns, which the poller fills;
+* ``tutorial columns`` -- the baseline: the tutorial's table as its users have it (no
+  field columns), where the poller writes the raw line only, as before field columns.
+
+The figure is the median rate per contender. Goal: field columns at most 20% slower
+(ratio >= 0.8). Needs the local services.
+
+    .venv/bin/python bench/bench_fields.py [--rows 100000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_poll
+
+FIELDS = "kafka2cassandra poll, field columns"
+TUTORIAL = "tutorial columns only (today's table)"
+
+
+def parsed_entries(rows: int) -> list:
+    from logpipe.formats.parser import LineParser
+
+    lines = bench_poll.CORPUS.read_bytes().splitlines()
+    parsers = [
+        LineParser("combined", source=f"www{i}", timezone="UTC") for i in range(bench_poll.SOURCES)
+    ]
+    return [parsers[i % len(parsers)].parse(lines[i % len(lines)]) for i in range(rows)]
+
+
+def tutorial_table(store, keyspace: str) -> None:
+    """The tutorial's keyspace and table: the statements of schema.cql before the
+    field columns (``CREATE KEYSPACE``, ``CREATE TABLE``)."""
+    from cassandra.query import SimpleStatement
+
+    from logpipe.cassandra import Replication, schema_statements
+
+    for statement in schema_statements(keyspace, Replication.parse(1)):
+        if statement.startswith("CREATE"):
+            store.session.execute(SimpleStatement(statement), timeout=60.0)
+
+
+def run(rows: int, rounds: int = 1, batch_rows: int = 32) -> dict[str, dict]:
+    """Both contenders, ``rounds`` times each, alternating; medians (bench/run.py calls this)."""
+    from logpipe.cassandra import Replication, Store
+    from logpipe.config.connections import CassandraConnection, KafkaConnection
+    from logpipe.envelope import encode
+    from logpipe.kafka import create_topic, open_producer
+
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    contact_points = os.environ.get("CASSANDRA_CONTACT_POINTS", "127.0.0.1")
+    run_id = uuid.uuid4().hex[:8]
+    topic = f"bench_fields_{run_id}"
+    kafka = KafkaConnection(bootstrap_servers=bootstrap)
+    create_topic(kafka, topic, partitions=6)
+    producer = open_producer(kafka, topic)
+    errors: list = []
+    print(f"pre-filling {topic} with {rows} parsed envelopes ...", file=sys.stderr)
+    for entry in parsed_entries(rows):
+        producer.send(entry.source.encode(), encode(entry), lambda exc: exc and errors.append(exc))
+    producer.flush(120)
+    producer.close()
+    assert not errors, errors[:3]
+
+    store = Store(CassandraConnection(contact_points=contact_points))
+    measured: dict[str, list[dict]] = {FIELDS: [], TUTORIAL: []}
+    try:
+        for number in range(rounds):
+            for label in (TUTORIAL, FIELDS):
+                keyspace = f"bench_fields_{run_id}_{number}_{len(measured[label])}"
+                keyspace += "_f" if label == FIELDS else "_t"
+                if label == FIELDS:
+                    store.apply_schema(keyspace, Replication.parse(1))
+                else:
+                    tutorial_table(store, keyspace)
+                try:
+                    print(f"running {label} (round {number + 1}) ...", file=sys.stderr)
+                    argv = ["--bootstrap", bootstrap, "--contact-points", contact_points]
+                    argv += ["--topic", topic, "--keyspace", keyspace, "--rows", str(rows)]
+                    argv += ["--log-id", "event", "--batch-rows", str(batch_rows)]
+                    argv += ["--max-in-flight", "256", "--timeout", "600"]
+                    result = bench_poll.run_child("logpipe", argv)
+                    if label == FIELDS:
+                        filled = store.session.execute(
+                            f"SELECT count(*) FROM {keyspace}.logs WHERE status > 0 "
+                            "ALLOW FILTERING",
+                            timeout=120.0,
+                        ).one()[0]
+                        result["rows_with_status"] = int(filled)
+                    measured[label].append(result)
+                finally:
+                    store.drop_keyspace(keyspace)
+    finally:
+        store.close()
+        bench_poll._delete_topics(bootstrap, [topic, f"{topic}_dlq"])
+    out: dict[str, dict] = {}
+    for label, results in measured.items():
+        out[label] = {
+            "rows": results[0]["rows"],
+            "rows_per_s": statistics.median(r["rows_per_s"] for r in results),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
+            "poller_cpu_us_per_row": statistics.median(
+                r["cpu_seconds"] * 1e6 / max(1, r["rows"]) for r in results
+            ),
+            "rounds": [round(r["rows_per_s"]) for r in results],
+        }
+        if "rows_with_status" in results[0]:
+            out[label]["rows_with_status"] = results[0]["rows_with_status"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch-rows", type=int, default=32)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results = run(args.rows, args.rounds, args.batch_rows)
+    base = results[TUTORIAL]["rows_per_s"]
+    print(f"\n{'':42} {'rows/s':>9} {'peak RSS':>9} {'CPU µs/row':>10}  rounds")
+    for label, r in results.items():
+        print(
+            f"{label:42} {r['rows_per_s']:>9.0f} {r['peak_rss_mb']:>7.0f}MB "
+            f"{r['poller_cpu_us_per_row']:>10.0f}  {r['rounds']}"
+        )
+    ratio = results[FIELDS]["rows_per_s"] / base if base else float("nan")
+    print(f"\nfield columns / tutorial columns: {ratio:.2f} (goal >= 0.80)")
+    if args.json:
+        print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
