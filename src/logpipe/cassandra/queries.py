@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from logpipe.cassandra.schema import logs_table
+from logpipe.cassandra.schema import check_keyspace, check_table
 
 OUTPUTS = ("table", "json")
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
@@ -24,7 +24,8 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 @dataclass(frozen=True)
 class PartitionQuery:
-    """The tutorial's queries: one partition (a source and a type), within ``[since, until)``.
+    """The tutorial's queries: one partition (a source and a type, and in a bucketed table
+    a bucket), within ``[since, until)``.
 
     Each method gives the CQL and its parameters; the keyspace name is checked, since it
     goes into the statement text.
@@ -35,10 +36,22 @@ class PartitionQuery:
     log_type: str
     since: datetime | None = None
     until: datetime | None = None
+    table: str = "logs"
+    #: In a bucketed table: the bucket (its start) of the partition to read.
+    bucket: datetime | None = None
+
+    @property
+    def _table(self) -> str:
+        check_keyspace(self.keyspace)
+        check_table(self.table)
+        return f"{self.keyspace}.{self.table}"
 
     def _where(self) -> tuple[str, tuple[Any, ...]]:
         where = "log_source = %s AND log_type = %s"
         params: tuple[Any, ...] = (self.source, self.log_type)
+        if self.bucket is not None:
+            where += " AND bucket = %s"
+            params = (*params, self.bucket)
         if self.since is not None:
             where += " AND log_id >= minTimeuuid(%s)"
             params = (*params, self.since)
@@ -50,14 +63,14 @@ class PartitionQuery:
     def count(self) -> tuple[str, tuple[Any, ...]]:
         """``select count(*)`` over the partition."""
         where, params = self._where()
-        return f"SELECT count(*) FROM {logs_table(self.keyspace)} WHERE {where}", params
+        return f"SELECT count(*) FROM {self._table} WHERE {where}", params
 
     def select(self, limit: int | None = None) -> tuple[str, tuple[Any, ...]]:
         """The rows, in the table's order (newest first); ``row_dict`` reads each."""
         where, params = self._where()
         cql = (
             "SELECT log_source, log_type, log_id, toTimestamp(log_id) AS log_time, "
-            f"log_datetime, log FROM {logs_table(self.keyspace)} WHERE {where}"
+            f"log_datetime, log FROM {self._table} WHERE {where}"
         )
         if limit is not None:
             cql += " LIMIT %s"

@@ -7,12 +7,14 @@ get a ``RowWriter`` for a keyspace, count and read rows of one partition.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cassandra.query import SimpleStatement
 
 from logpipe.cassandra.columns import FIELD_COLUMNS
+from logpipe.cassandra.errors import SchemaMissing
+from logpipe.cassandra.layout import Layout
 from logpipe.cassandra.queries import PartitionQuery, row_dict
 from logpipe.cassandra.schema import Replication, check_keyspace, schema_statements
 from logpipe.cassandra.session import consistency_level, open_session, split_contact_points
@@ -68,9 +70,31 @@ class Store:
 
     # -- schema --------------------------------------------------------------------
 
-    def apply_schema(self, keyspace: str, replication: Replication) -> list[str]:
-        """Create the keyspace and table if they do not exist; return the statements run."""
-        statements = schema_statements(keyspace, replication)
+    def apply_schema(
+        self,
+        keyspace: str,
+        replication: Replication,
+        table: str = "logs",
+        bucket: str | None = None,
+    ) -> list[str]:
+        """Create the keyspace and table if they do not exist, add the field columns the
+        table lacks; return the statements run.
+
+        ``bucket`` None makes the tutorial's layout, else a bucketed table of that bucket
+        size. A table that exists with another layout or bucket is refused (``ValueError``)
+        before anything is run: its rows are where its layout put them.
+        """
+        statements = schema_statements(keyspace, replication, table, bucket)
+        existing = self.layout(keyspace, table)
+        if existing is not None and existing.bucket != bucket:
+            asked = Layout(keyspace, table, bucket)
+            raise ValueError(
+                f"{keyspace}.{table} exists with layout {existing.name}"
+                + (f" (bucket {existing.bucket})" if existing.bucket else "")
+                + f", not {asked.name}"
+                + (f" (bucket {bucket})" if bucket else "")
+                + "; its layout cannot change: make another table (--table) and copy into it"
+            )
         for statement in statements:
             self.session.execute(SimpleStatement(statement), timeout=60.0)
         self.cluster.control_connection.wait_for_schema_agreement(wait_time=30)
@@ -98,13 +122,26 @@ class Store:
         )
         return {row.column_name: row.type for row in rows}
 
-    def field_columns(self, keyspace: str) -> tuple[str, ...]:
+    def layout(self, keyspace: str, table: str = "logs") -> Layout | None:
+        """The layout of an existing table, from its comment; None if there is no table."""
+        check_keyspace(keyspace)
+        row = self.session.execute(
+            "SELECT comment FROM system_schema.tables WHERE keyspace_name = %s AND table_name = %s",
+            (keyspace, table),
+        ).one()
+        if row is None:
+            return None
+        return Layout.from_comment(
+            keyspace, table, row.comment, self.field_columns(keyspace, table)
+        )
+
+    def field_columns(self, keyspace: str, table: str = "logs") -> tuple[str, ...]:
         """The field columns ``logs`` has with the type logpipe writes (see ``columns``).
 
         A table made before them has none (until ``kafka2cassandra schema`` adds them); a
         column of that name with another type is left alone and not written.
         """
-        present = self.table_columns(keyspace)
+        present = self.table_columns(keyspace, table)
         found, odd = [], []
         for name, cql_type in FIELD_COLUMNS:
             if name not in present:
@@ -131,16 +168,68 @@ class Store:
         self,
         keyspace: str,
         *,
+        table: str = settings.TABLE.default,
         log_id_mode: str = settings.LOG_ID.default,
         max_in_flight: int = settings.MAX_WRITES_IN_FLIGHT.default,
     ) -> RowWriter:
-        """A writer for ``keyspace.logs``, writing the field columns the table has."""
-        columns = self.field_columns(keyspace)
-        return RowWriter(
-            self.session, keyspace, log_id_mode, self.consistency, max_in_flight, columns
-        )
+        """A writer for ``keyspace.table`` in the table's own layout, writing the field
+        columns it has. ``SchemaMissing`` if there is no such table."""
+        layout = self.layout(keyspace, table)
+        if layout is None:
+            raise SchemaMissing(
+                f"cannot write to {keyspace}.{table}: no such table; "
+                "create it with `kafka2cassandra schema`"
+            )
+        return RowWriter(self.session, layout, log_id_mode, self.consistency, max_in_flight)
 
     # -- reading -------------------------------------------------------------------
+
+    def partitions(
+        self,
+        keyspace: str,
+        source: str,
+        log_type: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        table: str = settings.TABLE.default,
+    ) -> list[PartitionQuery]:
+        """The partitions that hold one source's rows of ``[since, until)``, newest first:
+        the tutorial's one, or the buckets of a bucketed table.
+
+        With both ends given the buckets are computed; with an end open, the buckets that
+        exist are listed (``SELECT DISTINCT`` of the partition keys: a scan of the
+        table's partition index, not of its rows).
+        """
+        layout = self.layout(keyspace, table)
+        if layout is None:
+            raise SchemaMissing(f"{keyspace}.{table} does not exist")
+        if layout.bucket is None:
+            return [PartitionQuery(keyspace, source, log_type, since, until, table)]
+        if since is not None and until is not None:
+            buckets = layout.buckets(since, until)
+        else:
+            statement = SimpleStatement(
+                f"SELECT DISTINCT log_source, log_type, bucket FROM {layout.qualified}",
+                fetch_size=5000,
+            )
+            found = [
+                row.bucket.replace(tzinfo=UTC)
+                for row in self.session.execute(statement, timeout=120.0)
+                if row.log_source == source and row.log_type == log_type
+            ]
+            size = timedelta(seconds=layout.bucket_seconds)
+            buckets = sorted(
+                (
+                    b
+                    for b in found
+                    if (since is None or b + size > since) and (until is None or b < until)
+                ),
+                reverse=True,
+            )
+        return [
+            PartitionQuery(keyspace, source, log_type, since, until, table, bucket)
+            for bucket in buckets
+        ]
 
     def count(
         self,
@@ -150,11 +239,15 @@ class Store:
         since: datetime | None = None,
         until: datetime | None = None,
         timeout: float = 120.0,
+        table: str = settings.TABLE.default,
     ) -> int:
-        """``select count(*)`` over one partition, optionally within a time window."""
-        cql, params = PartitionQuery(keyspace, source, log_type, since, until).count()
-        statement = SimpleStatement(cql, fetch_size=5000)
-        return int(self.session.execute(statement, params, timeout=timeout).one()[0])
+        """``select count(*)`` over one source's partitions, optionally within a window."""
+        total = 0
+        for query in self.partitions(keyspace, source, log_type, since, until, table):
+            cql, params = query.count()
+            statement = SimpleStatement(cql, fetch_size=5000)
+            total += int(self.session.execute(statement, params, timeout=timeout).one()[0])
+        return total
 
     def select(
         self,
@@ -165,9 +258,16 @@ class Store:
         until: datetime | None = None,
         limit: int | None = None,
         page_size: int = 1000,
+        table: str = settings.TABLE.default,
     ) -> Iterator[dict[str, Any]]:
-        """Rows of one partition, newest first, fetched page by page."""
-        cql, params = PartitionQuery(keyspace, source, log_type, since, until).select(limit)
-        statement = SimpleStatement(cql, fetch_size=page_size)
-        for row in self.session.execute(statement, params, timeout=60.0):
-            yield row_dict(row)
+        """One source's rows, newest first, fetched page by page (bucket by bucket)."""
+        left = limit
+        for query in self.partitions(keyspace, source, log_type, since, until, table):
+            cql, params = query.select(left)
+            statement = SimpleStatement(cql, fetch_size=page_size)
+            for row in self.session.execute(statement, params, timeout=60.0):
+                yield row_dict(row)
+                if left is not None:
+                    left -= 1
+            if left is not None and left <= 0:
+                return

@@ -19,10 +19,11 @@ from typing import Any
 from cassandra import InvalidRequest
 from cassandra.cluster import Session
 from cassandra.query import UNSET_VALUE, BatchStatement, BatchType, PreparedStatement
+from cassandra.util import uuid_from_time
 
 from logpipe.cassandra.columns import FIELD_COLUMN_NAMES, FIELD_COLUMNS, field_values
 from logpipe.cassandra.errors import SchemaMissing
-from logpipe.cassandra.schema import logs_table
+from logpipe.cassandra.layout import Layout
 from logpipe.config import settings
 from logpipe.observability import get_logger
 
@@ -30,6 +31,8 @@ log = get_logger("store")
 
 _BIGINT = struct.Struct(">q")
 _INT = struct.Struct(">i")
+# 100-ns intervals between the UUID epoch (1582-10-15) and the Unix epoch.
+_UUID_EPOCH_OFFSET = 0x01B21DD213814000
 
 
 @dataclass(slots=True)
@@ -48,6 +51,8 @@ class Row:
     timestamp_us: int | None = None
     fields: dict[str, Any] | None = None
     parse_error: str | None = None
+    #: Start of the row's bucket (epoch seconds) in a bucketed table; set by the writer.
+    bucket: int | None = None
 
 
 WriteCallback = Callable[[BaseException | None, float], None]
@@ -82,23 +87,24 @@ class RowWriter:
     ``submit`` sends at once while there is room and queues otherwise; every completion
     sends the next queued request from the driver's event loop. Several rows given
     together become one single-partition unlogged batch, so the caller groups rows by
-    partition key (``(log_source, log_type)``) before submitting them together.
+    partition key (``partition_of``) before submitting them together.
     The callback gets the error (or None) and the request's latency in seconds; it runs
     on a driver thread and must be quick.
 
-    ``columns`` are the field columns the table has (``Store.field_columns``): each row
-    writes those it has a value for and leaves the others unset (``UNSET_VALUE``: no
-    cell, no tombstone); a table without them gets the tutorial's five columns only.
+    ``layout`` is the table's (``Store.layout``): in a bucketed table each row also gets
+    its bucket, and the caller groups rows by ``partition_of``. ``layout.columns`` are the
+    field columns the table has: each row writes those it has a value for and leaves the
+    others unset (``UNSET_VALUE``: no cell, no tombstone); a table without them gets the
+    tutorial's five columns only.
     """
 
     def __init__(
         self,
         session: Session,
-        keyspace: str,
+        layout: Layout,
         log_id_mode: str,
         consistency: int,
         max_in_flight: int,
-        columns: Sequence[str] = (),
     ) -> None:
         modes = settings.LOG_ID.choices
         if log_id_mode not in modes:
@@ -106,30 +112,31 @@ class RowWriter:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
         self.mode = log_id_mode
+        self.layout = layout
         self.max_in_flight = max_in_flight
         self._session = session
         self._consistency = consistency
-        table = logs_table(keyspace)
-        unknown = set(columns) - set(FIELD_COLUMN_NAMES)
+        table = layout.qualified
+        unknown = set(layout.columns) - set(FIELD_COLUMN_NAMES)
         if unknown:
             raise ValueError(f"not field columns: {sorted(unknown)}")
-        self.columns = tuple(name for name in FIELD_COLUMN_NAMES if name in columns)
-        extra = "".join(f", {name}" for name in self.columns)
-        marks = ", ?" * len(self.columns)
+        self.columns = tuple(name for name in FIELD_COLUMN_NAMES if name in layout.columns)
+        self._bucketed = layout.bucket is not None
+        #: log_id is bound (not CQL now()) in event mode, and in a bucketed table, whose
+        #: bucket must be the bucket of the time log_id holds.
+        self._bound_id = log_id_mode == "event" or self._bucketed
+        names = ["log_source", "log_type"] + (["bucket"] if self._bucketed else [])
+        names += ["log_datetime", "log_id", "log", *self.columns]
+        marks = ["?"] * len(names)
+        if not self._bound_id:
+            marks[names.index("log_id")] = "now()"
+        cql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(marks)})"
         if log_id_mode == "event":
-            cql = (
-                f"INSERT INTO {table} (log_source, log_type, log_datetime, log_id, log{extra}) "
-                f"VALUES (?, ?, ?, ?, ?{marks}) USING TIMESTAMP ?"
-            )
-        else:
-            cql = (
-                f"INSERT INTO {table} (log_source, log_type, log_datetime, log_id, log{extra}) "
-                f"VALUES (?, ?, ?, now(), ?{marks})"
-            )
+            cql += " USING TIMESTAMP ?"
         try:
             self._insert: PreparedStatement = session.prepare(cql)
         except InvalidRequest as exc:
-            if "does not exist" not in str(exc):
+            if "does not exist" not in str(exc) and "Undefined column" not in str(exc):
                 raise
             raise SchemaMissing(
                 f"cannot write to {table}: {exc.args[0] if exc.args else exc}; "
@@ -143,8 +150,9 @@ class RowWriter:
         #: How each field column is carried, for the pre-encoded rows of a batch: text,
         #: int and bigint directly, the map by the driver's serializer of its type.
         self._encoders: list[Callable[[Any], bytes]] = []
+        kinds = dict(FIELD_COLUMNS)
         for name, col in zip(self.columns, metadata[first:], strict=False):
-            kind = dict(FIELD_COLUMNS)[name]
+            kind = kinds[name]
             if kind == "text":
                 self._encoders.append(str.encode)
             elif kind in ("int", "bigint"):
@@ -172,32 +180,51 @@ class RowWriter:
         values = field_values(row.fields, row.parse_error)
         return [values.get(name, UNSET_VALUE) for name in self.columns]
 
+    def partition_of(self, row: Row) -> tuple[Any, ...]:
+        """The row's partition key; rows written in one batch must share it.
+
+        In a bucketed table this settles the row's bucket (from the time of its
+        ``log_id``), and first gives a ``now``-mode row its ``log_id``, made here from
+        this host's clock, so the bucket and the time ``log_id`` holds always agree.
+        """
+        if not self._bucketed:
+            return (row.source, row.type)
+        if row.bucket is None:
+            if row.log_id is None:
+                row.log_id = uuid_from_time(time.time())
+            seconds = (row.log_id.time - _UUID_EPOCH_OFFSET) / 10_000_000
+            row.bucket = self.layout.bucket_start(seconds)
+        return (row.source, row.type, row.bucket)
+
     def _params(self, row: Row) -> tuple[Any, ...]:
-        fields = self._field_params(row) if self.columns else []
+        params: list[Any] = [row.source, row.type]
+        if self._bucketed:
+            self.partition_of(row)
+            params.append(row.bucket * 1000)  # type: ignore[operator]
+        params.append(row.datetime)
+        if self._bound_id:
+            params.append(row.log_id)
+        params.append(row.log)
+        if self.columns:
+            params += self._field_params(row)
         if self.mode == "event":
-            return (
-                row.source,
-                row.type,
-                row.datetime,
-                row.log_id,
-                row.log,
-                *fields,
-                row.timestamp_us,
-            )
-        return (row.source, row.type, row.datetime, row.log, *fields)
+            params.append(row.timestamp_us)
+        return tuple(params)
 
     def _encoded(self, row: Row) -> list[Any]:
         """The row's values as the protocol carries them (text as UTF-8, timeuuid as its
-        16 bytes, bigint as 8 bytes big-endian, field columns by the driver's serializer
-        of their type, ``UNSET_VALUE`` for a field the row lacks): what binding would
-        produce, at a tenth of its cost. Encoding errors (e.g. lone surrogates) raise
-        ValueError."""
-        values: list[Any] = [row.source.encode(), row.type.encode(), row.datetime.encode()]
-        if self.mode == "event":
-            assert row.log_id is not None and row.timestamp_us is not None
-            values += [row.log_id.bytes, row.log.encode()]
-        else:
-            values.append(row.log.encode())
+        16 bytes, bigint and timestamp as 8 bytes big-endian, field columns by their type,
+        ``UNSET_VALUE`` for a field the row lacks): what binding would produce, at a
+        tenth of its cost. Encoding errors (e.g. lone surrogates) raise ValueError."""
+        values: list[Any] = [row.source.encode(), row.type.encode()]
+        if self._bucketed:
+            self.partition_of(row)
+            values.append(_BIGINT.pack(row.bucket * 1000))  # type: ignore[operator]
+        values.append(row.datetime.encode())
+        if self._bound_id:
+            assert row.log_id is not None
+            values.append(row.log_id.bytes)
+        values.append(row.log.encode())
         if self.columns:
             fields: list[Any] = [UNSET_VALUE] * len(self.columns)
             slot, encoders = self._slot, self._encoders
@@ -207,6 +234,7 @@ class RowWriter:
                     fields[i] = encoders[i](value)
             values += fields
         if self.mode == "event":
+            assert row.timestamp_us is not None
             values.append(_BIGINT.pack(row.timestamp_us))
         return values
 

@@ -43,6 +43,7 @@ def poll(**opts: Any) -> None:
     config = PollerConfig(
         topic=opts["topic"],
         keyspace=opts["keyspace"],
+        table=opts["table"],
         log_id_mode=opts["log_id"],
         dlq_topic=opts["dlq_topic"],
         dlq_replication_factor=opts["dlq_replication_factor"],
@@ -79,16 +80,26 @@ def poll(**opts: Any) -> None:
 @main.command()
 @options(
     *settings.CASSANDRA,
+    settings.TABLE,
+    settings.LAYOUT,
+    settings.BUCKET,
+    settings.LINES_PER_SECOND,
     settings.REPLICATION_FACTOR,
     settings.DATACENTERS,
     settings.LOG_LEVEL,
     settings.LOG_FORMAT,
 )
 def schema(**opts: Any) -> None:
-    """Create the keyspace and the logs table if they do not exist (idempotent)."""
+    """Create the keyspace and the table if they do not exist, and add the field columns
+    the table lacks (idempotent). --lines-per-second N: print the partition sizes only."""
     from logpipe.cassandra import Replication, Store, check_cassandra_driver
+    from logpipe.cassandra.layout import partition_sizes
 
     setup_logging(opts["log_level"], opts["log_format"])
+    if opts["lines_per_second"] is not None:
+        for line in partition_sizes(opts["lines_per_second"]):
+            click.echo(line)
+        return
     try:
         check_cassandra_driver()
     except ClientSurfaceError as exc:
@@ -97,13 +108,18 @@ def schema(**opts: Any) -> None:
         replication = Replication.parse(opts["replication_factor"], opts["datacenters"])
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    bucket = opts["bucket"] if opts["layout"] == "bucketed" else None
     with Store(_connection(CassandraConnection, opts), consistency="ALL") as store:
-        for statement in store.apply_schema(opts["keyspace"], replication):
+        try:
+            statements = store.apply_schema(opts["keyspace"], replication, opts["table"], bucket)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        for statement in statements:
             click.echo(statement + ";")
 
 
 @main.command()
-@options(*settings.CASSANDRA, settings.LOG_LEVEL, settings.LOG_FORMAT)
+@options(*settings.CASSANDRA, settings.TABLE, settings.LOG_LEVEL, settings.LOG_FORMAT)
 @click.option("--source", required=True, help="log_source (the web host).")
 @click.option("--type", "log_type", default="www_access", show_default=True, help="log_type.")
 @click.option("--since", help="From this time (ISO 8601, 'YYYY-MM-DD HH:MM', or an age: 2h).")
@@ -112,8 +128,9 @@ def schema(**opts: Any) -> None:
 @click.option("--count", "count_only", is_flag=True, help="Print the number of rows only.")
 @click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def query(**opts: Any) -> None:
-    """The tutorial's queries: count, latest rows, a time window (by log_id's time)."""
-    from logpipe.cassandra import Store
+    """The tutorial's queries: count, latest rows, a time window (by log_id's time), on a
+    table of either layout."""
+    from logpipe.cassandra import Store, StoreSetupError
     from logpipe.cassandra.queries import format_count, format_rows, parse_time
 
     setup_logging(opts["log_level"], opts["log_format"] or "text")
@@ -122,12 +139,16 @@ def query(**opts: Any) -> None:
         until = parse_time(opts["until"]) if opts["until"] else None
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    keyspace, output = opts["keyspace"], opts["output"]
+    keyspace, output, table = opts["keyspace"], opts["output"], opts["table"]
     conn = _connection(CassandraConnection, opts)
     with Store(conn) as store:
         args = (keyspace, opts["source"], opts["log_type"], since, until)
-        if opts["count_only"]:
-            click.echo(format_count(store.count(*args), output))
-            return
-        for line in format_rows(store.select(*args, limit=opts["limit"]), output):
-            click.echo(line)
+        try:
+            if opts["count_only"]:
+                click.echo(format_count(store.count(*args, table=table), output))
+                return
+            rows = store.select(*args, limit=opts["limit"], table=table)
+            for line in format_rows(rows, output):
+                click.echo(line)
+        except StoreSetupError as exc:
+            raise click.ClickException(str(exc)) from None

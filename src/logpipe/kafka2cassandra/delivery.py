@@ -26,7 +26,13 @@ from logpipe.kafka2cassandra.config import PollerConfig
 from logpipe.kafka2cassandra.dead_letter import MAX_REASON, DeadLetters
 from logpipe.kafka2cassandra.metrics import PollerMetrics
 from logpipe.kafka2cassandra.offsets import OffsetTracker
-from logpipe.kafka2cassandra.rows import Chunk, Item, Unstorable, batches, build_row
+from logpipe.kafka2cassandra.rows import (
+    Chunk,
+    Item,
+    Unstorable,
+    batches,
+    build_row,
+)
 from logpipe.observability import StateLog, get_logger
 
 log = get_logger("poller")
@@ -36,8 +42,9 @@ class Delivery:
     """Writes consumed records as rows (or dead-letters them) and marks them done.
 
     ``writer`` and ``dead_letter_producer`` are injected: anything with ``RowWriter``'s
-    ``submit``/``queued``/``max_in_flight``/``last_success`` and ``DeadLetterProducer``'s
-    ``send`` will do. ``assignment`` returns the partitions the consumer holds now.
+    ``partition_of``/``submit``/``queued``/``max_in_flight``/``last_success`` and
+    ``DeadLetterProducer``'s ``send`` will do. ``assignment`` returns the partitions the
+    consumer holds now.
     """
 
     def __init__(
@@ -116,7 +123,8 @@ class Delivery:
                 continue
             stored.append(item)
         self.metrics.consumed.inc(len(records))
-        for chunk in batches(stored, self.config.batch_rows):
+        key = self._writer.partition_of
+        for chunk in batches(stored, self.config.batch_rows, key=key):
             self._submit(chunk)
 
     def turn(self, now: float) -> None:

@@ -192,7 +192,10 @@ class Poller:
             if self._store is None:
                 return 0
             writer = self._store.writer(
-                cfg.keyspace, log_id_mode=cfg.log_id_mode, max_in_flight=cfg.max_in_flight
+                cfg.keyspace,
+                table=cfg.table,
+                log_id_mode=cfg.log_id_mode,
+                max_in_flight=cfg.max_in_flight,
             )
             if not writer.columns:
                 log.warning(
@@ -216,6 +219,9 @@ class Poller:
                     "group_id": cfg.consumer.group_id,
                     "group_instance_id": cfg.consumer.group_instance_id,
                     "keyspace": cfg.keyspace,
+                    "table": cfg.table,
+                    "layout": writer.layout.name,
+                    "bucket": writer.layout.bucket,
                     "log_id": cfg.log_id_mode,
                     "batch_rows": cfg.batch_rows,
                     "max_in_flight": cfg.max_in_flight,
