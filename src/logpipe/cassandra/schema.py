@@ -101,7 +101,8 @@ def schema_statements(
     bucket: str | None = None,
 ) -> list[str]:
     """The statements that make ``keyspace.table``: the keyspace, the table, its field
-    columns (``ALTER TABLE ... ADD IF NOT EXISTS``, for a table made before them).
+    columns (``ALTER TABLE ... ADD IF NOT EXISTS``, for a table made before them), the
+    indexes of ``query``'s filters.
 
     ``bucket`` None: the tutorial's table of ``schema.cql``; else the bucketed table of
     ``schema_bucketed.cql`` with that bucket size in its comment. The files are plain CQL
@@ -111,7 +112,7 @@ def schema_statements(
     """
     check_keyspace(keyspace)
     check_table(table)
-    keyspace_cql, tutorial_cql, columns_cql = _statements(schema_text())
+    keyspace_cql, tutorial_cql, columns_cql, *index_cql = _statements(schema_text())
     keyspace_cql = _REPLICATION_RE.sub(
         lambda _m: "replication = " + replication.cql(), keyspace_cql
     )
@@ -122,7 +123,13 @@ def schema_statements(
         table_cql = table_cql.replace("admintome.logs_by_bucket ", f"admintome.{table} ", 1)
         table_cql = table_cql.replace("bucket=1h'", f"bucket={bucket}'")
     columns_cql = columns_cql.replace("admintome.logs ", f"admintome.{table} ", 1)
+    index_cql = [
+        statement.replace("EXISTS logs_", f"EXISTS {table}_", 1).replace(
+            "ON admintome.logs (", f"ON admintome.{table} (", 1
+        )
+        for statement in index_cql
+    ]
     return [
         _DEFAULT_KEYSPACE_RE.sub(keyspace, statement)
-        for statement in (keyspace_cql, table_cql, columns_cql)
+        for statement in (keyspace_cql, table_cql, columns_cql, *index_cql)
     ]

@@ -6,16 +6,25 @@ get a ``RowWriter`` for a keyspace, count and read rows of one partition.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from cassandra.query import SimpleStatement
 
 from logpipe.cassandra.columns import FIELD_COLUMNS
 from logpipe.cassandra.errors import SchemaMissing
 from logpipe.cassandra.layout import Layout
-from logpipe.cassandra.queries import PartitionQuery, row_dict
+from logpipe.cassandra.queries import (
+    SHOWN_FIELDS,
+    Filters,
+    PartitionQuery,
+    count_key,
+    row_dict,
+    top_counts,
+)
 from logpipe.cassandra.schema import Replication, check_keyspace, schema_statements
 from logpipe.cassandra.session import consistency_level, open_session, split_contact_points
 from logpipe.cassandra.writer import RowWriter
@@ -24,6 +33,9 @@ from logpipe.config.connections import CassandraConnection
 from logpipe.observability import get_logger
 
 log = get_logger("store")
+
+T = TypeVar("T")
+NO_FILTERS = Filters()
 
 
 class Store:
@@ -37,9 +49,12 @@ class Store:
         request_timeout: float = 10.0,
         connect_timeout: float = 5.0,
         executor_threads: int = 2,
+        read_concurrency: int = 8,
     ) -> None:
         hosts, port = split_contact_points(conn.contact_points)
         self.conn = conn
+        #: Partitions (buckets) ``query`` reads at once.
+        self.read_concurrency = max(1, read_concurrency)
         self.consistency = consistency_level(consistency)
         self.cluster, self.session = open_session(
             conn,
@@ -192,21 +207,28 @@ class Store:
         since: datetime | None = None,
         until: datetime | None = None,
         table: str = settings.TABLE.default,
+        filters: Filters = NO_FILTERS,
     ) -> list[PartitionQuery]:
         """The partitions that hold one source's rows of ``[since, until)``, newest first:
         the tutorial's one, or the buckets of a bucketed table.
 
         With both ends given the buckets are computed; with an end open, the buckets that
         exist are listed (``SELECT DISTINCT`` of the partition keys: a scan of the
-        table's partition index, not of its rows).
+        table's partition index, not of its rows). Filters need the field columns.
         """
         layout = self.layout(keyspace, table)
         if layout is None:
             raise SchemaMissing(f"{keyspace}.{table} does not exist")
+        if filters.any and not {"status", "method", "path", "duration_us"} <= set(layout.columns):
+            raise SchemaMissing(
+                f"{keyspace}.{table} has no field columns to filter on; "
+                "`kafka2cassandra schema` adds them (rows written before have none)"
+            )
+        fields = tuple(name for name in SHOWN_FIELDS if name in layout.columns)
         if layout.bucket is None:
-            return [PartitionQuery(keyspace, source, log_type, since, until, table)]
-        if since is not None and until is not None:
-            buckets = layout.buckets(since, until)
+            buckets: list[datetime | None] = [None]
+        elif since is not None and until is not None:
+            buckets = list(layout.buckets(since, until))
         else:
             statement = SimpleStatement(
                 f"SELECT DISTINCT log_source, log_type, bucket FROM {layout.qualified}",
@@ -227,9 +249,39 @@ class Store:
                 reverse=True,
             )
         return [
-            PartitionQuery(keyspace, source, log_type, since, until, table, bucket)
+            PartitionQuery(keyspace, source, log_type, since, until, table, bucket, filters, fields)
             for bucket in buckets
         ]
+
+    def _each(
+        self, queries: list[PartitionQuery], read: Callable[[PartitionQuery], T]
+    ) -> Iterator[T]:
+        """``read`` of each partition, in the order given, at most ``self.read_concurrency``
+        partitions at once (a window that slides as the oldest is handed out)."""
+        if len(queries) <= 1:
+            yield from (read(q) for q in queries)
+            return
+        with ThreadPoolExecutor(max_workers=self.read_concurrency) as pool:
+            window: deque[Future[T]] = deque()
+            pending = iter(queries)
+            for query in pending:
+                window.append(pool.submit(read, query))
+                if len(window) >= self.read_concurrency:
+                    break
+            try:
+                while window:
+                    result = window.popleft().result()
+                    following = next(pending, None)
+                    if following is not None:
+                        window.append(pool.submit(read, following))
+                    yield result
+            finally:
+                for future in window:
+                    future.cancel()
+
+    def _rows(self, cql: str, params: tuple[Any, ...], page: int) -> Any:
+        """The rows of a statement, fetched ``page`` at a time as they are read."""
+        return self.session.execute(SimpleStatement(cql, fetch_size=page), params, timeout=60.0)
 
     def count(
         self,
@@ -240,14 +292,48 @@ class Store:
         until: datetime | None = None,
         timeout: float = 120.0,
         table: str = settings.TABLE.default,
+        filters: Filters = NO_FILTERS,
     ) -> int:
-        """``select count(*)`` over one source's partitions, optionally within a window."""
-        total = 0
-        for query in self.partitions(keyspace, source, log_type, since, until, table):
+        """``select count(*)`` over one source's partitions, optionally within a window
+        and with filters."""
+
+        def read(query: PartitionQuery) -> int:
             cql, params = query.count()
             statement = SimpleStatement(cql, fetch_size=5000)
-            total += int(self.session.execute(statement, params, timeout=timeout).one()[0])
-        return total
+            return int(self.session.execute(statement, params, timeout=timeout).one()[0])
+
+        queries = self.partitions(keyspace, source, log_type, since, until, table, filters)
+        return sum(self._each(queries, read))
+
+    def count_by(
+        self,
+        keyspace: str,
+        source: str,
+        log_type: str,
+        by: str,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        table: str = settings.TABLE.default,
+        filters: Filters = NO_FILTERS,
+        top: int | None = None,
+        page_size: int = 5000,
+    ) -> list[tuple[Any, int]]:
+        """Rows per status, per path or per minute (of ``log_id``'s time), largest first."""
+
+        def read(query: PartitionQuery) -> Counter[Any]:
+            cql, params = query.select_key(by)
+            return Counter(count_key(by, row[0]) for row in self._rows(cql, params, page_size))
+
+        queries = self.partitions(keyspace, source, log_type, since, until, table, filters)
+        if by != "minute" and queries and by not in queries[0].fields:
+            raise SchemaMissing(
+                f"{keyspace}.{table} has no {by} column to count by; "
+                "`kafka2cassandra schema` adds it"
+            )
+        total: Counter[Any] = Counter()
+        for counts in self._each(queries, read):
+            total.update(counts)
+        return top_counts(total, top)
 
     def select(
         self,
@@ -259,14 +345,26 @@ class Store:
         limit: int | None = None,
         page_size: int = 1000,
         table: str = settings.TABLE.default,
+        filters: Filters = NO_FILTERS,
     ) -> Iterator[dict[str, Any]]:
-        """One source's rows, newest first, fetched page by page (bucket by bucket)."""
+        """One source's rows, newest first, fetched page by page; the partitions of a
+        bucketed table are read several at once, and handed out in order."""
+
+        def read(query: PartitionQuery) -> list[dict[str, Any]]:
+            cql, params = query.select(limit)
+            return [row_dict(row) for row in self._rows(cql, params, page_size)]
+
+        queries = self.partitions(keyspace, source, log_type, since, until, table, filters)
+        if len(queries) == 1:
+            cql, params = queries[0].select(limit)
+            yield from (row_dict(row) for row in self._rows(cql, params, page_size))
+            return
         left = limit
-        for query in self.partitions(keyspace, source, log_type, since, until, table):
-            cql, params = query.select(left)
-            statement = SimpleStatement(cql, fetch_size=page_size)
-            for row in self.session.execute(statement, params, timeout=60.0):
-                yield row_dict(row)
+        for rows in self._each(queries, read):
+            for row in rows:
+                if left is not None and left <= 0:
+                    return
+                yield row
                 if left is not None:
                     left -= 1
             if left is not None and left <= 0:

@@ -126,17 +126,41 @@ def schema(**opts: Any) -> None:
 @click.option("--until", help="Up to this time, excluded.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many rows, newest first.")
 @click.option("--count", "count_only", is_flag=True, help="Print the number of rows only.")
+@click.option("--status", help="Only rows of this status (404) or class (5xx).")
+@click.option("--method", help="Only rows of this request method (GET, POST, ...).")
+@click.option("--path-prefix", help="Only rows whose path (without query string) starts so.")
+@click.option("--min-duration", help="Only requests that took at least this long (500ms, 2s).")
+@click.option(
+    "--count-by",
+    type=click.Choice(["status", "minute", "path"]),
+    help="Print the rows counted per status, per minute of log_id's time, or per path.",
+)
+@click.option("--top", type=click.IntRange(min=1), help="With --count-by: the N largest counts.")
 @click.option("--output", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def query(**opts: Any) -> None:
     """The tutorial's queries: count, latest rows, a time window (by log_id's time), on a
     table of either layout."""
     from logpipe.cassandra import Store, StoreSetupError
-    from logpipe.cassandra.queries import format_count, format_rows, parse_time
+    from logpipe.cassandra.queries import (
+        Filters,
+        format_count,
+        format_counts,
+        format_rows,
+        parse_duration,
+        parse_status,
+        parse_time,
+    )
 
     setup_logging(opts["log_level"], opts["log_format"] or "text")
     try:
         since = parse_time(opts["since"]) if opts["since"] else None
         until = parse_time(opts["until"]) if opts["until"] else None
+        filters = Filters(
+            status=parse_status(opts["status"]) if opts["status"] else None,
+            method=opts["method"],
+            path_prefix=opts["path_prefix"],
+            min_duration_us=parse_duration(opts["min_duration"]) if opts["min_duration"] else None,
+        )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     keyspace, output, table = opts["keyspace"], opts["output"], opts["table"]
@@ -144,10 +168,17 @@ def query(**opts: Any) -> None:
     with Store(conn) as store:
         args = (keyspace, opts["source"], opts["log_type"], since, until)
         try:
-            if opts["count_only"]:
-                click.echo(format_count(store.count(*args, table=table), output))
+            if opts["count_by"]:
+                counts = store.count_by(
+                    *args[:3], opts["count_by"], since, until, table, filters, opts["top"]
+                )
+                for line in format_counts(opts["count_by"], counts, output):
+                    click.echo(line)
                 return
-            rows = store.select(*args, limit=opts["limit"], table=table)
+            if opts["count_only"]:
+                click.echo(format_count(store.count(*args, table=table, filters=filters), output))
+                return
+            rows = store.select(*args, limit=opts["limit"], table=table, filters=filters)
             for line in format_rows(rows, output):
                 click.echo(line)
         except StoreSetupError as exc:

@@ -36,7 +36,13 @@ def test_buckets_of_a_window_newest_first():
 
 
 def test_bucketed_schema_statements():
-    keyspace, table, columns = schema_statements("ks", Replication.parse(1), "by_bucket", "5m")
+    keyspace, table, columns, *indexes = schema_statements(
+        "ks", Replication.parse(1), "by_bucket", "5m"
+    )
+    assert indexes == [
+        f"CREATE INDEX IF NOT EXISTS by_bucket_{c} ON ks.by_bucket ({c}) USING 'sai'"
+        for c in ("status", "method", "path", "duration_us")
+    ]
     assert keyspace.startswith("CREATE KEYSPACE IF NOT EXISTS ks ")
     assert table.startswith("CREATE TABLE IF NOT EXISTS ks.by_bucket (")
     assert "PRIMARY KEY ((log_source, log_type, bucket), log_id)" in table
