@@ -5,8 +5,8 @@ parsed by logpipe's own parser, so every envelope carries its fields, ten source
 the same poller (``bench_poll.child_logpipe``, a process of its own each time) consumes it
 into two tables, alternately, ``--rounds`` times each:
 
-* ``field columns``   -- the table ``kafka2cassandra schema`` makes: the tutorial's columns
-  and the field columns, which the poller fills;
+* ``field columns``   -- the table ``kafka2cassandra schema`` makes: the tutorial's columns,
+  the field columns, which the poller fills, and their SAI indexes;
 * ``tutorial columns`` -- the baseline: the tutorial's table as its users have it (no
   field columns), where the poller writes the raw line only, as before field columns.
 
@@ -46,14 +46,13 @@ def parsed_entries(rows: int) -> list:
 
 def tutorial_table(store, keyspace: str) -> None:
     """The tutorial's keyspace and table: the statements of schema.cql before the
-    field columns (``CREATE KEYSPACE``, ``CREATE TABLE``)."""
+    field columns and their indexes (``CREATE KEYSPACE``, ``CREATE TABLE``)."""
     from cassandra.query import SimpleStatement
 
     from logpipe.cassandra import Replication, schema_statements
 
-    for statement in schema_statements(keyspace, Replication.parse(1)):
-        if statement.startswith("CREATE"):
-            store.session.execute(SimpleStatement(statement), timeout=60.0)
+    for statement in schema_statements(keyspace, Replication.parse(1))[:2]:
+        store.session.execute(SimpleStatement(statement), timeout=60.0)
 
 
 def run(rows: int, rounds: int = 1, batch_rows: int = 32) -> dict[str, dict]:

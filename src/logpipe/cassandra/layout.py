@@ -34,6 +34,8 @@ class Layout:
     bucket: str | None = None
     #: The field columns the table has (``Store.field_columns``).
     columns: tuple[str, ...] = ()
+    #: The table's ``default_time_to_live`` in seconds (0: rows do not expire).
+    ttl: int = 0
 
     def __post_init__(self) -> None:
         check_keyspace(self.keyspace)
@@ -65,16 +67,21 @@ class Layout:
 
     @classmethod
     def from_comment(
-        cls, keyspace: str, table: str, comment: str | None, columns: tuple[str, ...] = ()
+        cls,
+        keyspace: str,
+        table: str,
+        comment: str | None,
+        columns: tuple[str, ...] = (),
+        ttl: int = 0,
     ) -> Layout:
         """The layout a table's comment records; a table without one is the tutorial's
         (it was made by hand, or by a logpipe before layouts)."""
         found = _COMMENT.search(comment or "")
         if found is None or found.group(1) == "tutorial":
-            return cls(keyspace, table, None, columns)
+            return cls(keyspace, table, None, columns, ttl)
         if found.group(1) != "bucketed" or found.group(2) not in BUCKETS:
             raise ValueError(f"{keyspace}.{table}: unknown layout in its comment: {comment!r}")
-        return cls(keyspace, table, found.group(2), columns)
+        return cls(keyspace, table, found.group(2), columns, ttl)
 
     def bucket_start(self, epoch_seconds: float) -> int:
         """The bucket holding this time, as whole epoch seconds (its start)."""

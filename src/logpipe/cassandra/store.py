@@ -25,6 +25,7 @@ from logpipe.cassandra.queries import (
     row_dict,
     top_counts,
 )
+from logpipe.cassandra.retention import retention_cql
 from logpipe.cassandra.schema import Replication, check_keyspace, schema_statements
 from logpipe.cassandra.session import consistency_level, open_session, split_contact_points
 from logpipe.cassandra.writer import RowWriter
@@ -91,15 +92,19 @@ class Store:
         replication: Replication,
         table: str = "logs",
         bucket: str | None = None,
+        ttl: int | None = None,
     ) -> list[str]:
         """Create the keyspace and table if they do not exist, add the field columns the
-        table lacks; return the statements run.
+        table lacks, set the retention if ``ttl`` (seconds) is given; return the
+        statements run.
 
         ``bucket`` None makes the tutorial's layout, else a bucketed table of that bucket
         size. A table that exists with another layout or bucket is refused (``ValueError``)
         before anything is run: its rows are where its layout put them.
         """
         statements = schema_statements(keyspace, replication, table, bucket)
+        if ttl is not None:
+            statements.append(retention_cql(f"{keyspace}.{table}", ttl))
         existing = self.layout(keyspace, table)
         if existing is not None and existing.bucket != bucket:
             asked = Layout(keyspace, table, bucket)
@@ -141,13 +146,18 @@ class Store:
         """The layout of an existing table, from its comment; None if there is no table."""
         check_keyspace(keyspace)
         row = self.session.execute(
-            "SELECT comment FROM system_schema.tables WHERE keyspace_name = %s AND table_name = %s",
+            "SELECT comment, default_time_to_live FROM system_schema.tables "
+            "WHERE keyspace_name = %s AND table_name = %s",
             (keyspace, table),
         ).one()
         if row is None:
             return None
         return Layout.from_comment(
-            keyspace, table, row.comment, self.field_columns(keyspace, table)
+            keyspace,
+            table,
+            row.comment,
+            self.field_columns(keyspace, table),
+            row.default_time_to_live or 0,
         )
 
     def field_columns(self, keyspace: str, table: str = "logs") -> tuple[str, ...]:

@@ -7,6 +7,7 @@ retries and speculative executions may never repeat it.
 
 from __future__ import annotations
 
+import math
 import struct
 import threading
 import time
@@ -131,8 +132,11 @@ class RowWriter:
         if not self._bound_id:
             marks[names.index("log_id")] = "now()"
         cql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(marks)})"
+        #: In event mode a table with a retention gets a TTL per row: the retention left
+        #: from the time of the row's line (``ttl_of``).
+        self._row_ttl = log_id_mode == "event" and layout.ttl > 0
         if log_id_mode == "event":
-            cql += " USING TIMESTAMP ?"
+            cql += " USING TIMESTAMP ? AND TTL ?" if self._row_ttl else " USING TIMESTAMP ?"
         try:
             self._insert: PreparedStatement = session.prepare(cql)
         except InvalidRequest as exc:
@@ -146,7 +150,8 @@ class RowWriter:
         self._insert.is_idempotent = log_id_mode == "event"
         protocol = session.cluster.protocol_version
         metadata = self._insert.column_metadata
-        first = len(metadata) - len(self.columns) - (1 if log_id_mode == "event" else 0)
+        trailing = (1 if log_id_mode == "event" else 0) + (1 if self._row_ttl else 0)
+        first = len(metadata) - len(self.columns) - trailing
         #: How each field column is carried, for the pre-encoded rows of a batch: text,
         #: int and bigint directly, the map by the driver's serializer of its type.
         self._encoders: list[Callable[[Any], bytes]] = []
@@ -196,6 +201,25 @@ class RowWriter:
             row.bucket = self.layout.bucket_start(seconds)
         return (row.source, row.type, row.bucket)
 
+    def ttl_of(self, row: Row, now: float | None = None) -> int | None:
+        """Seconds the row has left to live, counted from its line's time (the time its
+        ``log_id`` holds) in event mode on a table with a retention; None otherwise (the
+        table's default applies, from the time of writing). 0 or less: already expired."""
+        if not self._row_ttl or row.log_id is None:
+            return None
+        line_time = (row.log_id.time - _UUID_EPOCH_OFFSET) / 10_000_000
+        age = (time.time() if now is None else now) - line_time
+        return self.layout.ttl - max(0, math.floor(age))
+
+    def expired(self, row: Row) -> bool:
+        """True for a row whose line is older than the table's retention: not written."""
+        left = self.ttl_of(row)
+        return left is not None and left <= 0
+
+    def _ttl(self, row: Row) -> int:
+        # Expired rows are not submitted; one that expired while queued lives a second.
+        return max(1, self.ttl_of(row) or 1)
+
     def _params(self, row: Row) -> tuple[Any, ...]:
         params: list[Any] = [row.source, row.type]
         if self._bucketed:
@@ -209,6 +233,8 @@ class RowWriter:
             params += self._field_params(row)
         if self.mode == "event":
             params.append(row.timestamp_us)
+        if self._row_ttl:
+            params.append(self._ttl(row))
         return tuple(params)
 
     def _encoded(self, row: Row) -> list[Any]:
@@ -236,6 +262,8 @@ class RowWriter:
         if self.mode == "event":
             assert row.timestamp_us is not None
             values.append(_BIGINT.pack(row.timestamp_us))
+        if self._row_ttl:
+            values.append(_INT.pack(self._ttl(row)))
         return values
 
     def statement(self, rows: Sequence[Row]) -> Any:

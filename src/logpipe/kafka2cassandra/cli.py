@@ -83,6 +83,7 @@ def poll(**opts: Any) -> None:
     settings.TABLE,
     settings.LAYOUT,
     settings.BUCKET,
+    settings.TTL,
     settings.LINES_PER_SECOND,
     settings.REPLICATION_FACTOR,
     settings.DATACENTERS,
@@ -94,6 +95,7 @@ def schema(**opts: Any) -> None:
     the table lacks (idempotent). --lines-per-second N: print the partition sizes only."""
     from logpipe.cassandra import Replication, Store, check_cassandra_driver
     from logpipe.cassandra.layout import partition_sizes
+    from logpipe.cassandra.retention import parse_ttl
 
     setup_logging(opts["log_level"], opts["log_format"])
     if opts["lines_per_second"] is not None:
@@ -106,12 +108,15 @@ def schema(**opts: Any) -> None:
         raise click.ClickException(str(exc)) from None
     try:
         replication = Replication.parse(opts["replication_factor"], opts["datacenters"])
+        ttl = parse_ttl(opts["ttl"]) if opts["ttl"] else None
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     bucket = opts["bucket"] if opts["layout"] == "bucketed" else None
     with Store(_connection(CassandraConnection, opts), consistency="ALL") as store:
         try:
-            statements = store.apply_schema(opts["keyspace"], replication, opts["table"], bucket)
+            statements = store.apply_schema(
+                opts["keyspace"], replication, opts["table"], bucket, ttl
+            )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         for statement in statements:

@@ -42,7 +42,7 @@ class Delivery:
     """Writes consumed records as rows (or dead-letters them) and marks them done.
 
     ``writer`` and ``dead_letter_producer`` are injected: anything with ``RowWriter``'s
-    ``partition_of``/``submit``/``queued``/``max_in_flight``/``last_success`` and
+    ``partition_of``/``expired``/``submit``/``queued``/``max_in_flight``/``last_success`` and
     ``DeadLetterProducer``'s ``send`` will do. ``assignment`` returns the partitions the
     consumer holds now.
     """
@@ -114,12 +114,18 @@ class Delivery:
                 tracker.assign([tp])
                 epochs[tp] = tracker.add_many(tp, received[tp])
         stored: list[Item] = []
+        expired = self._writer.expired
         for record in records:
             item = Item(record, epochs[record.tp])
             try:
                 item.row = build_row(record, mode)
             except Unstorable as exc:
                 self._dead_letters.send(item, exc.error, exc.reason)
+                continue
+            if expired(item.row):
+                # Past the table's retention: a row Cassandra would drop at once.
+                self.metrics.expired.inc()
+                self._ack_one(item)
                 continue
             stored.append(item)
         self.metrics.consumed.inc(len(records))

@@ -18,6 +18,9 @@ class RecordingWriter:
     def partition_of(self, row):
         return (row.source, row.type)
 
+    def expired(self, row):
+        return False
+
     def submit(self, rows, callback):
         self.requests.append(rows)
         callback(None, 0.001)

@@ -159,6 +159,15 @@ BUCKET = define(
     "Time span of one partition of a new bucketed table (recorded in the table's comment).",
     choices=("1m", "5m", "15m", "1h", "1d"),
 )
+TTL = define(
+    "ttl",
+    "--ttl",
+    "KAFKA2CASSANDRA_TTL",
+    None,
+    "Retention of the table (90m, 12h, 30d, 2w): its default_time_to_live, and time-window "
+    "compaction with 20 to 30 windows over it; in event mode a row lives for it from its "
+    "line's own time, and a line already older is not written.",
+)
 LINES_PER_SECOND = define(
     "lines_per_second",
     "--lines-per-second",
