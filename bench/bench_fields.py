@@ -7,6 +7,7 @@ into two tables, alternately, ``--rounds`` times each:
 
 * ``field columns``   -- the table ``kafka2cassandra schema`` makes: the tutorial's columns,
   the field columns, which the poller fills, and their SAI indexes;
+* ``field columns, no indexes`` -- the same without the SAI indexes (what the indexes cost);
 * ``tutorial columns`` -- the baseline: the tutorial's table as its users have it (no
   field columns), where the poller writes the raw line only, as before field columns.
 
@@ -31,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_poll
 
 FIELDS = "kafka2cassandra poll, field columns"
+NO_INDEXES = "kafka2cassandra poll, field columns, no indexes"
 TUTORIAL = "tutorial columns only (today's table)"
 
 
@@ -44,20 +46,20 @@ def parsed_entries(rows: int) -> list:
     return [parsers[i % len(parsers)].parse(lines[i % len(lines)]) for i in range(rows)]
 
 
-def tutorial_table(store, keyspace: str) -> None:
-    """The tutorial's keyspace and table: the statements of schema.cql before the
-    field columns and their indexes (``CREATE KEYSPACE``, ``CREATE TABLE``)."""
+def make_table(store, keyspace: str, statements: int) -> None:
+    """The first statements of schema.cql: 2 for the tutorial's keyspace and table, 3 for
+    the field columns too, all of them for their indexes as well."""
     from cassandra.query import SimpleStatement
 
     from logpipe.cassandra import Replication, schema_statements
 
-    for statement in schema_statements(keyspace, Replication.parse(1))[:2]:
+    for statement in schema_statements(keyspace, Replication.parse(1))[:statements]:
         store.session.execute(SimpleStatement(statement), timeout=60.0)
 
 
 def run(rows: int, rounds: int = 1, batch_rows: int = 32) -> dict[str, dict]:
     """Both contenders, ``rounds`` times each, alternating; medians (bench/run.py calls this)."""
-    from logpipe.cassandra import Replication, Store
+    from logpipe.cassandra import Store
     from logpipe.config.connections import CassandraConnection, KafkaConnection
     from logpipe.envelope import encode
     from logpipe.kafka import create_topic, open_producer
@@ -78,16 +80,13 @@ def run(rows: int, rounds: int = 1, batch_rows: int = 32) -> dict[str, dict]:
     assert not errors, errors[:3]
 
     store = Store(CassandraConnection(contact_points=contact_points))
-    measured: dict[str, list[dict]] = {FIELDS: [], TUTORIAL: []}
+    measured: dict[str, list[dict]] = {FIELDS: [], NO_INDEXES: [], TUTORIAL: []}
+    statements = {TUTORIAL: 2, NO_INDEXES: 3, FIELDS: 99}
     try:
         for number in range(rounds):
-            for label in (TUTORIAL, FIELDS):
-                keyspace = f"bench_fields_{run_id}_{number}_{len(measured[label])}"
-                keyspace += "_f" if label == FIELDS else "_t"
-                if label == FIELDS:
-                    store.apply_schema(keyspace, Replication.parse(1))
-                else:
-                    tutorial_table(store, keyspace)
+            for label in (TUTORIAL, FIELDS, NO_INDEXES):
+                keyspace = f"bench_fields_{run_id}_{number}_{statements[label]}"
+                make_table(store, keyspace, statements[label])
                 try:
                     print(f"running {label} (round {number + 1}) ...", file=sys.stderr)
                     argv = ["--bootstrap", bootstrap, "--contact-points", contact_points]
@@ -95,7 +94,7 @@ def run(rows: int, rounds: int = 1, batch_rows: int = 32) -> dict[str, dict]:
                     argv += ["--log-id", "event", "--batch-rows", str(batch_rows)]
                     argv += ["--max-in-flight", "256", "--timeout", "600"]
                     result = bench_poll.run_child("logpipe", argv)
-                    if label == FIELDS:
+                    if label != TUTORIAL:
                         filled = store.session.execute(
                             f"SELECT count(*) FROM {keyspace}.logs WHERE status > 0 "
                             "ALLOW FILTERING",
@@ -139,8 +138,9 @@ def main() -> None:
             f"{label:42} {r['rows_per_s']:>9.0f} {r['peak_rss_mb']:>7.0f}MB "
             f"{r['poller_cpu_us_per_row']:>10.0f}  {r['rounds']}"
         )
-    ratio = results[FIELDS]["rows_per_s"] / base if base else float("nan")
-    print(f"\nfield columns / tutorial columns: {ratio:.2f} (goal >= 0.80)")
+    for label in (FIELDS, NO_INDEXES):
+        ratio = results[label]["rows_per_s"] / base if base else float("nan")
+        print(f"{label} / tutorial columns: {ratio:.2f} (goal >= 0.80)")
     if args.json:
         print(json.dumps(results, indent=2))
 

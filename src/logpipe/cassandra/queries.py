@@ -136,7 +136,8 @@ class PartitionQuery:
         check_table(self.table)
         return f"{self.keyspace}.{self.table}"
 
-    def _where(self) -> tuple[str, tuple[Any, ...]]:
+    def where(self) -> tuple[str, tuple[Any, ...], bool]:
+        """The WHERE clause, its parameters, and whether it needs ALLOW FILTERING."""
         where = "log_source = %s AND log_type = %s"
         params: tuple[Any, ...] = (self.source, self.log_type)
         if self.bucket is not None:
@@ -153,13 +154,13 @@ class PartitionQuery:
 
     def count(self) -> tuple[str, tuple[Any, ...]]:
         """``select count(*)`` over the partition."""
-        where, params, filtering = self._where()
+        where, params, filtering = self.where()
         cql = f"SELECT count(*) FROM {self._table} WHERE {where}"
         return cql + (" ALLOW FILTERING" if filtering else ""), params
 
     def select(self, limit: int | None = None) -> tuple[str, tuple[Any, ...]]:
         """The rows, in the table's order (newest first); ``row_dict`` reads each."""
-        where, params, filtering = self._where()
+        where, params, filtering = self.where()
         fields = "".join(f", {name}" for name in self.fields)
         cql = (
             "SELECT log_source, log_type, log_id, toTimestamp(log_id) AS log_time, "
@@ -175,7 +176,7 @@ class PartitionQuery:
         if by not in COUNT_BY:
             raise ValueError(f"count-by must be one of {COUNT_BY}")
         column = "toTimestamp(log_id) AS minute" if by == "minute" else by
-        where, params, filtering = self._where()
+        where, params, filtering = self.where()
         cql = f"SELECT {column} FROM {self._table} WHERE {where}"
         return cql + (" ALLOW FILTERING" if filtering else ""), params
 

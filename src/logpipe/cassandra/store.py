@@ -26,7 +26,12 @@ from logpipe.cassandra.queries import (
     top_counts,
 )
 from logpipe.cassandra.retention import retention_cql
-from logpipe.cassandra.schema import Replication, check_keyspace, schema_statements
+from logpipe.cassandra.schema import (
+    Replication,
+    check_keyspace,
+    check_table,
+    schema_statements,
+)
 from logpipe.cassandra.session import consistency_level, open_session, split_contact_points
 from logpipe.cassandra.writer import RowWriter
 from logpipe.config import settings
@@ -208,6 +213,40 @@ class Store:
         return RowWriter(self.session, layout, log_id_mode, self.consistency, max_in_flight)
 
     # -- reading -------------------------------------------------------------------
+
+    def page(
+        self,
+        keyspace: str,
+        table: str,
+        columns: str,
+        paging_state: bytes | None = None,
+        page_size: int = 1000,
+    ) -> tuple[list[Any], bytes | None]:
+        """One page of a whole-table scan (in token order) and the paging state of the
+        next one (None: this was the last). The state resumes the scan in another
+        process: ``copy`` keeps it in its state file."""
+        check_keyspace(keyspace)
+        check_table(table)
+        statement = SimpleStatement(
+            f"SELECT {columns} FROM {keyspace}.{table}", fetch_size=page_size
+        )
+        result = self.session.execute(statement, paging_state=paging_state, timeout=120.0)
+        return list(result.current_rows), result.paging_state
+
+    def rows_of(
+        self,
+        keyspace: str,
+        source: str,
+        log_type: str,
+        columns: str,
+        table: str = settings.TABLE.default,
+        page_size: int = 5000,
+    ) -> Iterator[Any]:
+        """Every row of one source and type (all its partitions), page by page."""
+        for query in self.partitions(keyspace, source, log_type, table=table):
+            where, params, _ = query.where()
+            cql = f"SELECT {columns} FROM {keyspace}.{table} WHERE {where}"
+            yield from self._rows(cql, params, page_size)
 
     def partitions(
         self,

@@ -188,3 +188,97 @@ def query(**opts: Any) -> None:
                 click.echo(line)
         except StoreSetupError as exc:
             raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@options(*settings.CASSANDRA, settings.FORMAT, settings.LOG_LEVEL, settings.LOG_FORMAT)
+@click.option("--from", "source", required=True, help="Table to copy the rows of (e.g. logs).")
+@click.option("--to", "target", required=True, help="Table to write them to (it must exist).")
+@click.option(
+    "--state-file",
+    type=click.Path(dir_okay=False),
+    help="Where the copy keeps its position, to resume after an interruption "
+    "(default: .kafka2cassandra-copy-KEYSPACE-FROM-TO.json here).",
+)
+@click.option("--page-size", type=click.IntRange(min=1), default=1000, show_default=True)
+def copy(**opts: Any) -> None:
+    """Copy the rows of one table into another (e.g. a tutorial table into a bucketed
+    one), parsing each raw line again to fill the field columns; resumable."""
+    from pathlib import Path
+
+    from logpipe.cassandra import Store, StoreSetupError
+    from logpipe.kafka2cassandra.copy import copy_table, default_state_file
+
+    setup_logging(opts["log_level"], opts["log_format"] or "text")
+    keyspace, source, target = opts["keyspace"], opts["source"], opts["target"]
+    state = Path(opts["state_file"] or default_state_file(keyspace, source, target))
+    with Store(_connection(CassandraConnection, opts), request_timeout=120.0) as store:
+        try:
+            total = store.session.execute(
+                f"SELECT count(*) FROM {keyspace}.{source}", timeout=600.0
+            ).one()[0]
+        except Exception as exc:
+            raise click.ClickException(f"cannot read {keyspace}.{source}: {exc}") from None
+        with click.progressbar(length=int(total), label=f"{source} -> {target}") as bar:
+            shown = [0]
+
+            def on_page(progress: Any) -> None:
+                done = progress.copied + progress.expired
+                bar.update(done - shown[0])
+                shown[0] = done
+
+            try:
+                result = copy_table(
+                    store, keyspace, source, target, state, opts["format"],
+                    opts["page_size"], on_page=on_page,
+                )  # fmt: skip
+            except (ValueError, StoreSetupError) as exc:
+                raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"copied {result.copied} rows of {keyspace}.{source} into {keyspace}.{target}"
+        + (f"; {result.expired} past the retention not written" if result.expired else "")
+        + (" (resumed)" if result.resumed else "")
+    )
+
+
+@main.command()
+@options(
+    *settings.CASSANDRA,
+    settings.TABLE,
+    settings.FORMAT,
+    settings.TIMEZONE,
+    settings.LOG_LEVEL,
+    settings.LOG_FORMAT,
+)
+@click.option("--source", required=True, help="log_source of the files' host.")
+@click.option("--type", "log_type", default="www_access", show_default=True, help="log_type.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def verify(**opts: Any) -> None:
+    """Compare, per hour, the lines of log FILES (plain or .gz) of one host with its rows
+    in the table; print the hours that differ; exit status 1 if any does."""
+    from pathlib import Path
+
+    from logpipe.cassandra import Store, StoreSetupError
+    from logpipe.kafka2cassandra.verify import (
+        differences,
+        file_hours,
+        format_differences,
+        table_hours,
+    )
+
+    setup_logging(opts["log_level"], opts["log_format"] or "text")
+    source = opts["source"]
+    lines = file_hours([Path(f) for f in opts["files"]], opts["format"], source, opts["timezone"])
+    with Store(_connection(CassandraConnection, opts), request_timeout=120.0) as store:
+        try:
+            rows = table_hours(store, opts["keyspace"], source, opts["log_type"], opts["table"])
+        except StoreSetupError as exc:
+            raise click.ClickException(str(exc)) from None
+    diffs = differences(lines, rows)
+    hours = len([h for h in lines if h != "unparsed"])
+    if not diffs:
+        click.echo(f"every hour matches: {sum(lines.values())} lines in {hours} hours")
+        return
+    for line in format_differences(diffs):
+        click.echo(line)
+    sys.exit(1)
