@@ -13,6 +13,8 @@ Components and their contenders (ours first):
    (bench_backlog.py), run once.
 7. Kafka -> Cassandra with the field columns, beside the tutorial's table that stores
    the raw line only (bench_fields.py).
+8. ``query --status 5xx --since 1h`` and ``--count-by status`` on 1,000,000 rows, beside
+   a full scan that parses every raw line (bench_query.py), run once.
 
 Rounds interleave the contenders (ours, baselines, ours, baselines, ...), so a busy
 minute of the machine hits all of them; each figure is the median over the rounds
@@ -20,7 +22,8 @@ minute of the machine hits all of them; each figure is the median over the round
 after this run, removed at the end. Writes bench/results/latest.json, docs/benchmarks.md
 and the charts (bench/report.py).
 
-    .venv/bin/python bench/run.py [--quick] [--runs N] [--only parse,ship,poll,fields,e2e,backlog]
+    .venv/bin/python bench/run.py [--quick] [--runs N]
+        [--only parse,ship,poll,fields,e2e,backlog,query]
 """
 
 from __future__ import annotations
@@ -240,6 +243,11 @@ def components(ctx: Context) -> list[Component]:
             "kafka2cassandra poll, field columns",
             lambda s: fields_round(ctx, s),
             "parsed envelopes of the real corpus, event mode, batches of 32",
+            pairs={
+                "kafka2cassandra poll, field columns, no indexes": (
+                    "tutorial columns only (today's table)"
+                )
+            },
         ),
     ]
 
@@ -301,7 +309,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one round")
     parser.add_argument("--runs", type=int, help="rounds (default 3, quick 1)")
-    parser.add_argument("--only", default="parse,ship,poll,fields,e2e,backlog")
+    parser.add_argument("--only", default="parse,ship,poll,fields,e2e,backlog,query")
     parser.add_argument("--results", type=Path, default=RESULTS)
     opts = parser.parse_args()
     mode = "quick" if opts.quick else "full"
@@ -374,6 +382,15 @@ def main() -> int:
             "backlog", lambda: guarded("backlog", lambda: bench_backlog.run(records)), tries=1
         )
         kit.say(f"  {json.dumps(results['backlog'])}")
+    if "query" in only:
+        kit.say("== query filters beside a full scan (one pass)")
+        import bench_query
+
+        rows = 100_000 if opts.quick else 1_000_000
+        results["query"] = undisturbed(
+            "query", lambda: guarded("query", lambda: bench_query.run(rows)), tries=1
+        )
+        kit.say(f"  {json.dumps(results['query'])}")
     results["duration_s"] = round(time.monotonic() - started, 1)
     disturbed = list(DISTURBED)
     if disturbed:

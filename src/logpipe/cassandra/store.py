@@ -261,9 +261,10 @@ class Store:
         """The partitions that hold one source's rows of ``[since, until)``, newest first:
         the tutorial's one, or the buckets of a bucketed table.
 
-        With both ends given the buckets are computed; with an end open, the buckets that
-        exist are listed (``SELECT DISTINCT`` of the partition keys: a scan of the
-        table's partition index, not of its rows). Filters need the field columns.
+        With a start the buckets are computed (up to the end, or to the bucket after the
+        current one); without one, the buckets that exist are listed (``SELECT
+        DISTINCT`` of the partition keys: a scan of the table's partition index, not of
+        its rows). Filters need the field columns.
         """
         layout = self.layout(keyspace, table)
         if layout is None:
@@ -276,8 +277,11 @@ class Store:
         fields = tuple(name for name in SHOWN_FIELDS if name in layout.columns)
         if layout.bucket is None:
             buckets: list[datetime | None] = [None]
-        elif since is not None and until is not None:
-            buckets = list(layout.buckets(since, until))
+        elif since is not None:
+            # Up to the bucket after the current one when no end is given: a line's time
+            # may run a little ahead of this host's clock.
+            ahead = datetime.now(UTC) + timedelta(seconds=2 * layout.bucket_seconds)
+            buckets = list(layout.buckets(since, until or ahead))
         else:
             statement = SimpleStatement(
                 f"SELECT DISTINCT log_source, log_type, bucket FROM {layout.qualified}",
