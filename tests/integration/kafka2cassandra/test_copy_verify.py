@@ -41,12 +41,14 @@ def tables(cassandra_contact_points, unique_name, tmp_path):
         writer = store.writer(ks, log_id_mode="event")
         assert writer.columns == ()
         errors: list = []
-        for i, entry in enumerate(entries):
-            log_id = line_timeuuid(parse_datetime(entry.datetime), "www1", f"abcdef01:{i}", i)
-            writer.submit(
-                [Row("www1", "www_access", entry.datetime, entry.log, log_id, 1_000 + i)],
-                lambda e, _l: e and errors.append(e),
-            )
+        rows = [
+            Row("www1", "www_access", entry.datetime, entry.log,
+                line_timeuuid(parse_datetime(entry.datetime), "www1", f"abcdef01:{i}", i),
+                1_000 + i)
+            for i, entry in enumerate(entries)
+        ]  # fmt: skip
+        for start in range(0, len(rows), 32):  # one partition: batches of it
+            writer.submit(rows[start : start + 32], lambda e, _l: e and errors.append(e))
         assert writer.drain(120) and not errors
         store.apply_schema(ks, Replication.parse(1), "logs_by_bucket", "1h")
         # The files: the first half rotated and compressed, the rest plain.
