@@ -68,7 +68,12 @@ _FIELD_COLUMN: dict[str, tuple[str, str, int, int]] = {
     "module": ("module", _TEXT, 0, 1),
     "pid": ("pid", _INT, 0, 1),
 }
-_LIMIT = {_INT: _INT_MAX, _BIGINT: _BIGINT_MAX}
+_LIMIT = {_INT: _INT_MAX, _BIGINT: _BIGINT_MAX, _TEXT: 0}
+#: The same, with each kind as the largest value it takes (0: text), for the loop below.
+_SPECS = {
+    field: (column, _LIMIT[kind], rank, factor)
+    for field, (column, kind, rank, factor) in _FIELD_COLUMN.items()
+}
 
 
 def _as_text(value: Any) -> str:
@@ -100,13 +105,13 @@ def field_values(
     for name, value in fields.items():
         if value is None:
             continue
-        spec = _FIELD_COLUMN.get(name)
+        spec = _SPECS.get(name)
         if spec is not None:
-            column, kind, rank, factor = spec
-            if kind is _TEXT:
+            column, limit, rank, factor = spec
+            if limit == 0:
                 fits = type(value) is str
             else:
-                fits = type(value) is int and -_LIMIT[kind] - 1 <= value * factor <= _LIMIT[kind]
+                fits = type(value) is int and -limit - 1 <= value * factor <= limit
             if fits:
                 held = ranks.get(column)
                 if held is None or rank < held[0]:

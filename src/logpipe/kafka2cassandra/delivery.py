@@ -199,9 +199,9 @@ class Delivery:
             self.metrics.schema_missing.set(1)
             self._cassandra_state.set(
                 "schema missing",
-                f"the table {self.config.keyspace}.logs cannot be written: it or its keyspace "
-                "does not exist; consumption paused, nothing dead-lettered, writing again "
-                "until it is back (`kafka2cassandra schema` creates it)",
+                f"the table {self.config.keyspace}.{self.config.table} cannot be written: it or "
+                "its keyspace does not exist; consumption paused, nothing dead-lettered, "
+                "writing again until it is back (`kafka2cassandra schema` creates it)",
                 logging.ERROR,
                 error=error[:MAX_REASON],
             )
