@@ -5,7 +5,8 @@ parsed by logpipe's parser) across ``--hosts`` hosts, their request times spread
 over the last ``--hours`` hours, written in event mode into a table of each layout
 (``tutorial``, and ``bucketed`` with 1-hour buckets). For one host, two questions:
 
-* the 5xx of the last hour: ``query --status 5xx --since 1h`` (the rows);
+* the 5xx of the last hour: ``query --status 5xx --since 1h`` (the rows), and the 4xx
+  (the corpus has few 5xx);
 * ``query --count-by status`` (every row of the host);
 
 each answered by logpipe's query (``Store.select``/``Store.count_by``, what the command
@@ -32,6 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "data" / "access-combined-real.log"
 LAYOUTS = {"tutorial": ("logs", None), "bucketed": ("logs_by_bucket", "1h")}
+#: --status questions over the last hour (the corpus has few 5xx: 4xx as well).
+STATUS_QUESTIONS = {"5xx": (500, 600), "4xx": (400, 500)}
 
 
 def fill(store, keyspace: str, table: str, rows: int, hosts: int, hours: float, now: datetime):
@@ -99,7 +102,7 @@ def full_scan(store, keyspace: str, table: str):
     yield from store.session.execute(statement, timeout=600.0)
 
 
-def scan_5xx(store, keyspace, table, host, since) -> list[str]:
+def scan_status(store, keyspace, table, host, since, low: int, high: int) -> list[str]:
     from logpipe.formats.parser import LineParser
 
     parser = LineParser("combined", timezone="UTC")
@@ -108,7 +111,7 @@ def scan_5xx(store, keyspace, table, host, since) -> list[str]:
         if row.log_source != host or row.t.replace(tzinfo=UTC) < since:
             continue
         status = (parser.parse(row.log.encode()).fields or {}).get("status")
-        if status is not None and 500 <= status < 600:
+        if status is not None and low <= status < high:
             out.append((row.t, str(row.log_id)))
     return [log_id for _t, log_id in sorted(out, reverse=True)]
 
@@ -153,41 +156,49 @@ def run(rows: int = 1_000_000, hosts: int = 10, hours: float = 24.0) -> dict:
             print(f"  {rows / seconds:,.0f} rows/s", file=sys.stderr)
             since = datetime.now(UTC) - timedelta(hours=1)
 
-            def query_5xx(t: str = table, s: datetime = since) -> list[str]:
-                found = store.select(
-                    keyspace, host, "www_access", since=s, table=t,
-                    filters=Filters(status=(500, 600)),
-                )  # fmt: skip
-                return [r["log_id"] for r in found]
+            results[layout] = {"write_rows_per_s": round(rows / seconds)}
+            for name, (low, high) in STATUS_QUESTIONS.items():
+
+                def query_status(t: str = table, s: datetime = since, b=(low, high)) -> list:
+                    found = store.select(
+                        keyspace, host, "www_access", since=s, table=t, filters=Filters(status=b)
+                    )
+                    return [r["log_id"] for r in found]
+
+                ours, t_ours = timed(query_status)
+                print(f"  full scan of {layout} for --status {name} ...", file=sys.stderr)
+                scanned, t_scan = timed(
+                    lambda t=table, s=since, b=(low, high): scan_status(
+                        store, keyspace, t, host, s, *b
+                    ),
+                    repeat=1,
+                )
+                results[layout][f"status_{name}_since_1h"] = {
+                    "rows": len(ours),
+                    "query_s": round(t_ours, 4),
+                    "full_scan_s": round(t_scan, 2),
+                    # The same rows (rows of one second may come in another order).
+                    "same_answer": sorted(ours) == sorted(scanned),
+                }
 
             def query_count_by(t: str = table) -> dict:
                 return dict(store.count_by(keyspace, host, "www_access", "status", table=t))
 
-            ours_5xx, t_ours_5xx = timed(query_5xx)
             ours_by, t_ours_by = timed(query_count_by)
-            print(f"  full scans of {layout} ...", file=sys.stderr)
-            scan_5xx_ids, t_scan_5xx = timed(
-                lambda t=table, s=since: scan_5xx(store, keyspace, t, host, s), repeat=1
-            )
+            print(f"  full scan of {layout} for --count-by status ...", file=sys.stderr)
             scan_by, t_scan_by = timed(
                 lambda t=table: scan_count_by_status(store, keyspace, t, host), repeat=1
             )
-            results[layout] = {
-                "write_rows_per_s": round(rows / seconds),
-                "status_5xx_since_1h": {
-                    "rows": len(ours_5xx),
-                    "query_s": round(t_ours_5xx, 4),
-                    "full_scan_s": round(t_scan_5xx, 2),
-                    # The same rows (rows of one second may come in another order).
-                    "same_answer": sorted(ours_5xx) == sorted(scan_5xx_ids),
-                },
-                "count_by_status": {
-                    "answer": {str(k): v for k, v in sorted(ours_by.items(), key=str)},
-                    "query_s": round(t_ours_by, 4),
-                    "full_scan_s": round(t_scan_by, 2),
-                    "same_answer": ours_by == scan_by,
-                },
-            }
+            results[layout].update(
+                {
+                    "count_by_status": {
+                        "answer": {str(k): v for k, v in sorted(ours_by.items(), key=str)},
+                        "query_s": round(t_ours_by, 4),
+                        "full_scan_s": round(t_scan_by, 2),
+                        "same_answer": ours_by == scan_by,
+                    },
+                }
+            )
     finally:
         store.drop_keyspace(keyspace)
         store.close()
@@ -200,9 +211,12 @@ def print_table(results: dict) -> None:
     print(f"{'layout':<10} {'question':<28} {'answer':>10} {'query':>10} {'full scan':>10} same")
     for layout in LAYOUTS:
         r = results[layout]
-        a, b = r["status_5xx_since_1h"], r["count_by_status"]
-        print(f"{layout:<10} {'--status 5xx --since 1h':<28} {a['rows']:>7} rows"
-              f" {a['query_s']:>9.3f}s {a['full_scan_s']:>9.1f}s {a['same_answer']}")  # fmt: skip
+        for name in STATUS_QUESTIONS:
+            a = r[f"status_{name}_since_1h"]
+            question = f"--status {name} --since 1h"
+            print(f"{layout:<10} {question:<28} {a['rows']:>7} rows {a['query_s']:>9.3f}s"
+                  f" {a['full_scan_s']:>9.1f}s {a['same_answer']}")  # fmt: skip
+        b = r["count_by_status"]
         total = sum(b["answer"].values())
         print(f"{layout:<10} {'--count-by status':<28} {total:>7} rows"
               f" {b['query_s']:>9.3f}s {b['full_scan_s']:>9.1f}s {b['same_answer']}")  # fmt: skip
