@@ -34,7 +34,7 @@ def _connection(kind: Any, opts: dict[str, Any]) -> Any:
 @main.command()
 @options(*settings.KAFKA, *settings.CASSANDRA, *settings.POLLER, *settings.COMMON)
 def poll(**opts: Any) -> None:
-    """Consume the topic into KEYSPACE.logs; commit offsets of stored rows only."""
+    """Consume the topic into KEYSPACE.TABLE; commit offsets of stored rows only."""
     from logpipe.cassandra import StoreSetupError, check_cassandra_driver
     from logpipe.kafka import ConsumerSettings, KafkaAccessDenied, check_kafka_client
     from logpipe.kafka2cassandra.poller import Poller, PollerConfig
