@@ -11,6 +11,11 @@ Components and their contenders (ours first):
 4. End to end and 5. memory over time (bench_e2e.py): one long experiment, run once.
 6. kafka2cassandra draining a backlog of 1,000,000 records: peak RSS, rows/s
    (bench_backlog.py), run once.
+7. Kafka -> Cassandra with the field columns, beside the tutorial's table that stores
+   the raw line only (bench_fields.py).
+8. ``query --status 5xx --since 1h`` and ``--count-by status`` on 1,000,000 rows, beside
+   a full scan that parses every raw line (bench_query.py), run once, only when asked
+   (``--only query``: it takes about a quarter of an hour).
 
 Rounds interleave the contenders (ours, baselines, ours, baselines, ...), so a busy
 minute of the machine hits all of them; each figure is the median over the rounds
@@ -19,7 +24,8 @@ after this run, removed at the end. Writes bench/results/latest.json, docs/bench
 and the charts (bench/report.py); a quick run writes them into bench/results/local/
 instead, which git ignores, so only a full run changes the committed results.
 
-    .venv/bin/python bench/run.py [--quick] [--runs N] [--only parse,ship,poll,e2e,backlog]
+    .venv/bin/python bench/run.py [--quick] [--runs N]
+        [--only parse,ship,poll,fields,e2e,backlog,query]
 """
 
 from __future__ import annotations
@@ -48,9 +54,9 @@ TRIES = 3
 #: Sizes per mode: lines (or rows) per measurement.
 SIZES = {
     "quick": {"parse": 20_000, "ship": 50_000, "c_ship": 150_000, "tutorial_ship": 1_000,
-              "poll": 20_000, "tutorial_poll": 1_000},
+              "poll": 20_000, "tutorial_poll": 1_000, "fields": 20_000},
     "full": {"parse": 100_000, "ship": 200_000, "c_ship": 1_000_000, "tutorial_ship": 5_000,
-             "poll": 100_000, "tutorial_poll": 3_000},
+             "poll": 100_000, "tutorial_poll": 3_000, "fields": 50_000},
 }  # fmt: skip
 
 
@@ -186,6 +192,13 @@ def poll_round(ctx: Context, sizes: dict[str, int]) -> dict[str, dict[str, Any]]
     return {renamed.get(n, n): rate_of(measured[n]) for n in order}
 
 
+def fields_round(ctx: Context, sizes: dict[str, int]) -> dict[str, dict[str, Any]]:
+    module = optional("bench_fields")
+    if module is None:
+        return unavailable("bench/bench_fields.py missing", "kafka2cassandra poll, field columns")
+    return {name: rate_of(row) for name, row in module.run(sizes["fields"]).items()}
+
+
 def rate_of(row: dict[str, Any]) -> dict[str, Any]:
     """Component scripts name their rate lines_per_s or rows_per_s; the runner says rate."""
     out = dict(row)
@@ -223,6 +236,19 @@ def components(ctx: Context) -> list[Component]:
             "rows/s",
             "kafka2cassandra poll",
             lambda s: poll_round(ctx, s),
+        ),
+        Component(
+            "fields",
+            "Kafka -> Cassandra, field columns",
+            "rows/s",
+            "kafka2cassandra poll, field columns",
+            lambda s: fields_round(ctx, s),
+            "parsed envelopes of the real corpus, event mode, batches of 32",
+            pairs={
+                "kafka2cassandra poll, field columns, no indexes": (
+                    "tutorial columns only (today's table)"
+                )
+            },
         ),
     ]
 
@@ -284,7 +310,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one round")
     parser.add_argument("--runs", type=int, help="rounds (default 3, quick 1)")
-    parser.add_argument("--only", default="parse,ship,poll,e2e,backlog")
+    parser.add_argument("--only", default="parse,ship,poll,fields,e2e,backlog")
     parser.add_argument(
         "--results",
         type=Path,
@@ -362,6 +388,15 @@ def main() -> int:
             "backlog", lambda: guarded("backlog", lambda: bench_backlog.run(records)), tries=1
         )
         kit.say(f"  {json.dumps(results['backlog'])}")
+    if "query" in only:
+        kit.say("== query filters beside a full scan (one pass)")
+        import bench_query
+
+        rows = 100_000 if opts.quick else 1_000_000
+        results["query"] = undisturbed(
+            "query", lambda: guarded("query", lambda: bench_query.run(rows)), tries=1
+        )
+        kit.say(f"  {json.dumps(results['query'])}")
     results["duration_s"] = round(time.monotonic() - started, 1)
     disturbed = list(DISTURBED)
     if disturbed:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 _KEYSPACE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
+_TABLE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
 _DC_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _REPLICATION_RE = re.compile(r"replication\s*=\s*\{[^}]*\}", re.IGNORECASE)
 # The keyspace schema.cql is written for (its text, whatever the --keyspace default).
@@ -23,6 +24,12 @@ def check_keyspace(keyspace: str) -> None:
     """Refuse a keyspace name CQL would not take unquoted: it is put into statement text."""
     if not _KEYSPACE_RE.match(keyspace):
         raise ValueError(f"not a valid keyspace name: {keyspace!r}")
+
+
+def check_table(table: str) -> None:
+    """Refuse a table name CQL would not take unquoted: it is put into statement text."""
+    if not _TABLE_RE.match(table):
+        raise ValueError(f"not a valid table name: {table!r}")
 
 
 def logs_table(keyspace: str) -> str:
@@ -76,22 +83,53 @@ class Replication:
         return "{'class': 'SimpleStrategy', 'replication_factor': " + str(self.factor) + "}"
 
 
-def schema_text() -> str:
-    """The packaged ``schema.cql`` (``cql/schema.cql`` at the top is a link to it)."""
-    return resources.files("logpipe").joinpath("cql/schema.cql").read_text(encoding="utf-8")
+def schema_text(name: str = "schema.cql") -> str:
+    """A packaged CQL file (``cql/`` at the top links to them): ``schema.cql`` (keyspace,
+    the tutorial's table, the field columns) or ``schema_bucketed.cql``."""
+    return resources.files("logpipe").joinpath(f"cql/{name}").read_text(encoding="utf-8")
 
 
-def schema_statements(keyspace: str, replication: Replication) -> list[str]:
-    """The statements of ``schema.cql`` for this keyspace and replication.
+def _statements(text: str) -> list[str]:
+    text = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("--"))
+    return [" ".join(part.split()) for part in text.split(";") if part.strip()]
 
-    The file is plain CQL for the local node (keyspace ``admintome``, replication factor
-    1), so ``cqlsh -f`` works on it as is; here the keyspace name and the replication map
-    are substituted.
+
+def schema_statements(
+    keyspace: str,
+    replication: Replication,
+    table: str = "logs",
+    bucket: str | None = None,
+) -> list[str]:
+    """The statements that make ``keyspace.table``: the keyspace, the table, its field
+    columns (``ALTER TABLE ... ADD IF NOT EXISTS``, for a table made before them), the
+    indexes of ``query``'s filters.
+
+    ``bucket`` None: the tutorial's table of ``schema.cql``; else the bucketed table of
+    ``schema_bucketed.cql`` with that bucket size in its comment. The files are plain CQL
+    for the local node (keyspace ``admintome``, replication factor 1), so ``cqlsh -f``
+    works on them as is; here the names, the bucket and the replication map are
+    substituted.
     """
     check_keyspace(keyspace)
-    text = "\n".join(
-        line for line in schema_text().splitlines() if not line.lstrip().startswith("--")
+    check_table(table)
+    keyspace_cql, tutorial_cql, columns_cql, *index_cql = _statements(schema_text())
+    keyspace_cql = _REPLICATION_RE.sub(
+        lambda _m: "replication = " + replication.cql(), keyspace_cql
     )
-    text = _DEFAULT_KEYSPACE_RE.sub(keyspace, text)
-    text = _REPLICATION_RE.sub(lambda _m: "replication = " + replication.cql(), text)
-    return [" ".join(part.split()) for part in text.split(";") if part.strip()]
+    if bucket is None:
+        table_cql = tutorial_cql.replace("admintome.logs ", f"admintome.{table} ", 1)
+    else:
+        (table_cql,) = _statements(schema_text("schema_bucketed.cql"))
+        table_cql = table_cql.replace("admintome.logs_by_bucket ", f"admintome.{table} ", 1)
+        table_cql = table_cql.replace("bucket=1h'", f"bucket={bucket}'")
+    columns_cql = columns_cql.replace("admintome.logs ", f"admintome.{table} ", 1)
+    index_cql = [
+        statement.replace("EXISTS logs_", f"EXISTS {table}_", 1).replace(
+            "ON admintome.logs (", f"ON admintome.{table} (", 1
+        )
+        for statement in index_cql
+    ]
+    return [
+        _DEFAULT_KEYSPACE_RE.sub(keyspace, statement)
+        for statement in (keyspace_cql, table_cql, columns_cql, *index_cql)
+    ]

@@ -7,6 +7,7 @@ retries and speculative executions may never repeat it.
 
 from __future__ import annotations
 
+import math
 import struct
 import threading
 import time
@@ -18,21 +19,30 @@ from typing import Any
 
 from cassandra import InvalidRequest
 from cassandra.cluster import Session
-from cassandra.query import BatchStatement, BatchType, PreparedStatement
+from cassandra.query import UNSET_VALUE, BatchStatement, BatchType, PreparedStatement
+from cassandra.util import uuid_from_time
 
+from logpipe.cassandra.columns import FIELD_COLUMN_NAMES, FIELD_COLUMNS, field_values
 from logpipe.cassandra.errors import SchemaMissing
-from logpipe.cassandra.schema import logs_table
+from logpipe.cassandra.layout import Layout
 from logpipe.config import settings
 from logpipe.observability import get_logger
 
 log = get_logger("store")
 
 _BIGINT = struct.Struct(">q")
+_INT = struct.Struct(">i")
+# 100-ns intervals between the UUID epoch (1582-10-15) and the Unix epoch.
+_UUID_EPOCH_OFFSET = 0x01B21DD213814000
 
 
 @dataclass(slots=True)
 class Row:
-    """One row of ``logs``; ``log_id`` and ``timestamp_us`` are set in ``event`` mode only."""
+    """One row of ``logs``; ``log_id`` and ``timestamp_us`` are set in ``event`` mode only.
+
+    ``fields`` and ``parse_error`` are the envelope's: the writer puts them in the field
+    columns the table has (``logpipe.cassandra.columns``).
+    """
 
     source: str
     type: str
@@ -40,6 +50,10 @@ class Row:
     log: str
     log_id: uuid.UUID | None = None
     timestamp_us: int | None = None
+    fields: dict[str, Any] | None = None
+    parse_error: str | None = None
+    #: Start of the row's bucket (epoch seconds) in a bucketed table; set by the writer.
+    bucket: int | None = None
 
 
 WriteCallback = Callable[[BaseException | None, float], None]
@@ -74,15 +88,21 @@ class RowWriter:
     ``submit`` sends at once while there is room and queues otherwise; every completion
     sends the next queued request from the driver's event loop. Several rows given
     together become one single-partition unlogged batch, so the caller groups rows by
-    partition key (``(log_source, log_type)``) before submitting them together.
+    partition key (``partition_of``) before submitting them together.
     The callback gets the error (or None) and the request's latency in seconds; it runs
     on a driver thread and must be quick.
+
+    ``layout`` is the table's (``Store.layout``): in a bucketed table each row also gets
+    its bucket, and the caller groups rows by ``partition_of``. ``layout.columns`` are the
+    field columns the table has: each row writes those it has a value for and leaves the
+    others unset (``UNSET_VALUE``: no cell, no tombstone); a table without them gets the
+    tutorial's five columns only.
     """
 
     def __init__(
         self,
         session: Session,
-        keyspace: str,
+        layout: Layout,
         log_id_mode: str,
         consistency: int,
         max_in_flight: int,
@@ -93,24 +113,34 @@ class RowWriter:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
         self.mode = log_id_mode
+        self.layout = layout
         self.max_in_flight = max_in_flight
         self._session = session
         self._consistency = consistency
-        table = logs_table(keyspace)
+        table = layout.qualified
+        unknown = set(layout.columns) - set(FIELD_COLUMN_NAMES)
+        if unknown:
+            raise ValueError(f"not field columns: {sorted(unknown)}")
+        self.columns = tuple(name for name in FIELD_COLUMN_NAMES if name in layout.columns)
+        self._bucketed = layout.bucket is not None
+        #: log_id is bound (not CQL now()) in event mode, and in a bucketed table, whose
+        #: bucket must be the bucket of the time log_id holds.
+        self._bound_id = log_id_mode == "event" or self._bucketed
+        names = ["log_source", "log_type"] + (["bucket"] if self._bucketed else [])
+        names += ["log_datetime", "log_id", "log", *self.columns]
+        marks = ["?"] * len(names)
+        if not self._bound_id:
+            marks[names.index("log_id")] = "now()"
+        cql = f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(marks)})"
+        #: In event mode a table with a retention gets a TTL per row: the retention left
+        #: from the time of the row's line (``ttl_of``).
+        self._row_ttl = log_id_mode == "event" and layout.ttl > 0
         if log_id_mode == "event":
-            cql = (
-                f"INSERT INTO {table} (log_source, log_type, log_datetime, log_id, log) "
-                "VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?"
-            )
-        else:
-            cql = (
-                f"INSERT INTO {table} (log_source, log_type, log_datetime, log_id, log) "
-                "VALUES (?, ?, ?, now(), ?)"
-            )
+            cql += " USING TIMESTAMP ? AND TTL ?" if self._row_ttl else " USING TIMESTAMP ?"
         try:
             self._insert: PreparedStatement = session.prepare(cql)
         except InvalidRequest as exc:
-            if "does not exist" not in str(exc):
+            if "does not exist" not in str(exc) and "Undefined column" not in str(exc):
                 raise
             raise SchemaMissing(
                 f"cannot write to {table}: {exc.args[0] if exc.args else exc}; "
@@ -118,6 +148,23 @@ class RowWriter:
             ) from None
         self._insert.consistency_level = consistency
         self._insert.is_idempotent = log_id_mode == "event"
+        protocol = session.cluster.protocol_version
+        metadata = self._insert.column_metadata
+        trailing = (1 if log_id_mode == "event" else 0) + (1 if self._row_ttl else 0)
+        first = len(metadata) - len(self.columns) - trailing
+        #: How each field column is carried, for the pre-encoded rows of a batch: text,
+        #: int and bigint directly, the map by the driver's serializer of its type.
+        self._encoders: list[Callable[[Any], bytes]] = []
+        kinds = dict(FIELD_COLUMNS)
+        for name, col in zip(self.columns, metadata[first:], strict=False):
+            kind = kinds[name]
+            if kind == "text":
+                self._encoders.append(str.encode)
+            elif kind in ("int", "bigint"):
+                self._encoders.append((_INT if kind == "int" else _BIGINT).pack)
+            else:
+                self._encoders.append(lambda value, t=col.type: t.serialize(value, protocol))
+        self._slot = {name: i for i, name in enumerate(self.columns)}
         self._lock = threading.Lock()
         self._in_flight = 0
         self._queue: deque[tuple[Sequence[Row], WriteCallback]] = deque()
@@ -133,21 +180,90 @@ class RowWriter:
     def queued(self) -> int:
         return len(self._queue)
 
-    def _params(self, row: Row) -> tuple[Any, ...]:
-        if self.mode == "event":
-            return (row.source, row.type, row.datetime, row.log_id, row.log, row.timestamp_us)
-        return (row.source, row.type, row.datetime, row.log)
+    def _field_params(self, row: Row) -> list[Any]:
+        """The row's field columns, ``UNSET_VALUE`` where it has none."""
+        values = field_values(row.fields, row.parse_error)
+        return [values.get(name, UNSET_VALUE) for name in self.columns]
 
-    def _encoded(self, row: Row) -> list[bytes]:
-        """The row's values as the protocol carries them (text as UTF-8, timeuuid as its
-        16 bytes, bigint as 8 bytes big-endian): what binding would produce, at a tenth
-        of its cost. Encoding errors (e.g. lone surrogates) raise ValueError."""
-        values = [row.source.encode(), row.type.encode(), row.datetime.encode()]
+    def partition_of(self, row: Row) -> tuple[Any, ...]:
+        """The row's partition key; rows written in one batch must share it.
+
+        In a bucketed table this settles the row's bucket (from the time of its
+        ``log_id``), and first gives a ``now``-mode row its ``log_id``, made here from
+        this host's clock, so the bucket and the time ``log_id`` holds always agree.
+        """
+        if not self._bucketed:
+            return (row.source, row.type)
+        if row.bucket is None:
+            if row.log_id is None:
+                row.log_id = uuid_from_time(time.time())
+            seconds = (row.log_id.time - _UUID_EPOCH_OFFSET) / 10_000_000
+            row.bucket = self.layout.bucket_start(seconds)
+        return (row.source, row.type, row.bucket)
+
+    def ttl_of(self, row: Row, now: float | None = None) -> int | None:
+        """Seconds the row has left to live, counted from its line's time (the time its
+        ``log_id`` holds) in event mode on a table with a retention; None otherwise (the
+        table's default applies, from the time of writing). 0 or less: already expired."""
+        if not self._row_ttl or row.log_id is None:
+            return None
+        line_time = (row.log_id.time - _UUID_EPOCH_OFFSET) / 10_000_000
+        age = (time.time() if now is None else now) - line_time
+        return self.layout.ttl - max(0, math.floor(age))
+
+    def expired(self, row: Row) -> bool:
+        """True for a row whose line is older than the table's retention: not written."""
+        left = self.ttl_of(row)
+        return left is not None and left <= 0
+
+    def _ttl(self, row: Row) -> int:
+        # Expired rows are not submitted; one that expired while queued lives a second.
+        return max(1, self.ttl_of(row) or 1)
+
+    def _params(self, row: Row) -> tuple[Any, ...]:
+        params: list[Any] = [row.source, row.type]
+        if self._bucketed:
+            self.partition_of(row)
+            params.append(row.bucket * 1000)  # type: ignore[operator]
+        params.append(row.datetime)
+        if self._bound_id:
+            params.append(row.log_id)
+        params.append(row.log)
+        if self.columns:
+            params += self._field_params(row)
         if self.mode == "event":
-            assert row.log_id is not None and row.timestamp_us is not None
-            values += [row.log_id.bytes, row.log.encode(), _BIGINT.pack(row.timestamp_us)]
-        else:
-            values.append(row.log.encode())
+            params.append(row.timestamp_us)
+        if self._row_ttl:
+            params.append(self._ttl(row))
+        return tuple(params)
+
+    def _encoded(self, row: Row) -> list[Any]:
+        """The row's values as the protocol carries them (text as UTF-8, timeuuid as its
+        16 bytes, bigint and timestamp as 8 bytes big-endian, field columns by their type,
+        ``UNSET_VALUE`` for a field the row lacks): what binding would produce, at a
+        tenth of its cost. Encoding errors (e.g. lone surrogates) raise ValueError."""
+        values: list[Any] = [row.source.encode(), row.type.encode()]
+        if self._bucketed:
+            self.partition_of(row)
+            values.append(_BIGINT.pack(row.bucket * 1000))  # type: ignore[operator]
+        values.append(row.datetime.encode())
+        if self._bound_id:
+            assert row.log_id is not None
+            values.append(row.log_id.bytes)
+        values.append(row.log.encode())
+        if self.columns:
+            fields: list[Any] = [UNSET_VALUE] * len(self.columns)
+            slot, encoders = self._slot, self._encoders
+            for name, value in field_values(row.fields, row.parse_error).items():
+                i = slot.get(name)
+                if i is not None:
+                    fields[i] = encoders[i](value)
+            values += fields
+        if self.mode == "event":
+            assert row.timestamp_us is not None
+            values.append(_BIGINT.pack(row.timestamp_us))
+        if self._row_ttl:
+            values.append(_INT.pack(self._ttl(row)))
         return values
 
     def statement(self, rows: Sequence[Row]) -> Any:

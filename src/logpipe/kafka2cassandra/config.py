@@ -25,6 +25,7 @@ class PollerConfig:
 
     topic: str = settings.TOPIC.default
     keyspace: str = settings.KEYSPACE.default
+    table: str = settings.TABLE.default
     log_id_mode: str = settings.LOG_ID.default
     dlq_topic: str = settings.DLQ_TOPIC.default
     #: Replication of the dead-letter topic when the poller creates it (None: the broker's

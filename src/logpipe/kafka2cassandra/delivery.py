@@ -26,7 +26,13 @@ from logpipe.kafka2cassandra.config import PollerConfig
 from logpipe.kafka2cassandra.dead_letter import MAX_REASON, DeadLetters
 from logpipe.kafka2cassandra.metrics import PollerMetrics
 from logpipe.kafka2cassandra.offsets import OffsetTracker
-from logpipe.kafka2cassandra.rows import Chunk, Item, Unstorable, batches, build_row
+from logpipe.kafka2cassandra.rows import (
+    Chunk,
+    Item,
+    Unstorable,
+    batches,
+    build_row,
+)
 from logpipe.observability import StateLog, get_logger
 
 log = get_logger("poller")
@@ -36,8 +42,9 @@ class Delivery:
     """Writes consumed records as rows (or dead-letters them) and marks them done.
 
     ``writer`` and ``dead_letter_producer`` are injected: anything with ``RowWriter``'s
-    ``submit``/``queued``/``max_in_flight``/``last_success`` and ``DeadLetterProducer``'s
-    ``send`` will do. ``assignment`` returns the partitions the consumer holds now.
+    ``partition_of``/``expired``/``submit``/``queued``/``max_in_flight``/``last_success`` and
+    ``DeadLetterProducer``'s ``send`` will do. ``assignment`` returns the partitions the
+    consumer holds now.
     """
 
     def __init__(
@@ -107,6 +114,7 @@ class Delivery:
                 tracker.assign([tp])
                 epochs[tp] = tracker.add_many(tp, received[tp])
         stored: list[Item] = []
+        expired = self._writer.expired
         for record in records:
             item = Item(record, epochs[record.tp])
             try:
@@ -114,9 +122,15 @@ class Delivery:
             except Unstorable as exc:
                 self._dead_letters.send(item, exc.error, exc.reason)
                 continue
+            if expired(item.row):
+                # Past the table's retention: a row Cassandra would drop at once.
+                self.metrics.expired.inc()
+                self._ack_one(item)
+                continue
             stored.append(item)
         self.metrics.consumed.inc(len(records))
-        for chunk in batches(stored, self.config.batch_rows):
+        key = self._writer.partition_of
+        for chunk in batches(stored, self.config.batch_rows, key=key):
             self._submit(chunk)
 
     def turn(self, now: float) -> None:
@@ -185,9 +199,9 @@ class Delivery:
             self.metrics.schema_missing.set(1)
             self._cassandra_state.set(
                 "schema missing",
-                f"the table {self.config.keyspace}.logs cannot be written: it or its keyspace "
-                "does not exist; consumption paused, nothing dead-lettered, writing again "
-                "until it is back (`kafka2cassandra schema` creates it)",
+                f"the table {self.config.keyspace}.{self.config.table} cannot be written: it or "
+                "its keyspace does not exist; consumption paused, nothing dead-lettered, "
+                "writing again until it is back (`kafka2cassandra schema` creates it)",
                 logging.ERROR,
                 error=error[:MAX_REASON],
             )

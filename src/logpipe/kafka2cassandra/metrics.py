@@ -29,6 +29,12 @@ class PollerMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
+        self.expired = Counter(
+            "kafka2cassandra_rows_expired",
+            "Records not written: their line is older than the table's retention "
+            "(event mode, a table with a default_time_to_live).",
+            registry=r,
+        )
         self.write_retries = Counter(
             "kafka2cassandra_write_retries", "Write requests retried after a failure.", registry=r
         )

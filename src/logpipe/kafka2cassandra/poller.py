@@ -192,8 +192,17 @@ class Poller:
             if self._store is None:
                 return 0
             writer = self._store.writer(
-                cfg.keyspace, log_id_mode=cfg.log_id_mode, max_in_flight=cfg.max_in_flight
+                cfg.keyspace,
+                table=cfg.table,
+                log_id_mode=cfg.log_id_mode,
+                max_in_flight=cfg.max_in_flight,
             )
+            if not writer.columns:
+                log.warning(
+                    "the table has no field columns: only the raw lines are stored; "
+                    "`kafka2cassandra schema` adds them",
+                    extra={"keyspace": cfg.keyspace},
+                )
             self.metrics.cassandra_up.set(1)
             self._consumer = self._until_connected("Kafka", self._open_consumer)
             if self._consumer is None:
@@ -210,10 +219,14 @@ class Poller:
                     "group_id": cfg.consumer.group_id,
                     "group_instance_id": cfg.consumer.group_instance_id,
                     "keyspace": cfg.keyspace,
+                    "table": cfg.table,
+                    "layout": writer.layout.name,
+                    "bucket": writer.layout.bucket,
                     "log_id": cfg.log_id_mode,
                     "batch_rows": cfg.batch_rows,
                     "max_in_flight": cfg.max_in_flight,
                     "consistency": cfg.consistency,
+                    "field_columns": len(writer.columns),
                 },
             )
             if cfg.tune_gc:

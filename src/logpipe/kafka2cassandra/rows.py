@@ -4,14 +4,16 @@
 the inputs of its ``log_id``: the request time and the line's ``id``, or for an envelope
 without one the record's place in Kafka), or
 raises ``Unstorable`` with the reason the record goes to the dead-letter topic.
-``batches`` groups rows by partition key (``(log_source, log_type)``) and cuts each group
+``batches`` groups rows by partition key (``(log_source, log_type)``, and the bucket in a
+bucketed table) and cuts each group
 into requests by row count and by bytes of lines.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from logpipe.cassandra import Row, event_timeuuid, line_timeuuid
 from logpipe.envelope import EnvelopeError, decode, line_id_offset, parse_datetime
@@ -62,7 +64,14 @@ def build_row(record: ConsumedRecord, log_id_mode: str) -> Row:
         entry = decode(record.value)
     except EnvelopeError as exc:
         raise Unstorable("envelope", str(exc)) from None
-    row = Row(entry.source, entry.type, entry.datetime, entry.log)
+    row = Row(
+        entry.source,
+        entry.type,
+        entry.datetime,
+        entry.log,
+        fields=entry.fields,
+        parse_error=entry.parse_error,
+    )
     if log_id_mode == "event":
         try:
             when = parse_datetime(entry.datetime)
@@ -82,17 +91,26 @@ def build_row(record: ConsumedRecord, log_id_mode: str) -> Row:
     return row
 
 
+def source_and_type(row: Row) -> tuple[Any, ...]:
+    """The partition key of the tutorial's table."""
+    return (row.source, row.type)
+
+
 def batches(
-    items: Iterable[Item], batch_rows: int, max_bytes: int = BATCH_BYTES
+    items: Iterable[Item],
+    batch_rows: int,
+    max_bytes: int = BATCH_BYTES,
+    key: Callable[[Row], tuple[Any, ...]] = source_and_type,
 ) -> Iterator[list[Item]]:
-    """Items with rows, grouped by partition key (in order of first appearance) and cut
-    into requests of at most ``batch_rows`` rows and ``max_bytes`` bytes of lines (a
-    single longer row still makes a request of its own)."""
-    groups: dict[tuple[str, str], list[Item]] = {}
+    """Items with rows, grouped by partition key (``key``: the writer's ``partition_of``;
+    groups in order of first appearance) and cut into requests of at most ``batch_rows``
+    rows and ``max_bytes`` bytes of lines (a single longer row still makes a request of
+    its own)."""
+    groups: dict[tuple[Any, ...], list[Item]] = {}
     for item in items:
         row = item.row
         assert row is not None
-        groups.setdefault((row.source, row.type), []).append(item)
+        groups.setdefault(key(row), []).append(item)
     for group in groups.values():
         chunk: list[Item] = []
         chunk_bytes = 0

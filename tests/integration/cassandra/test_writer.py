@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from logpipe.cassandra import Row, Store, event_timeuuid, is_rejection
+from logpipe.cassandra.columns import FIELD_COLUMNS
 from logpipe.config.connections import CassandraConnection
 from tests.support.k2c import keyspace
 
@@ -91,11 +92,18 @@ def test_batch_rows_are_encoded_as_the_driver_binds_them(
     ks = unique_name("encode")
     with keyspace(cassandra_contact_points, ks) as store:
         writer = store.writer(ks, log_id_mode=mode)
+        fields = [
+            None,
+            {"status": 503, "method": "GET", "path": "/é?q=✓", "bytes": 2**40, "port": 8443,
+             "remote_host": "h", "duration_ms": 12, "ident": None, "x_header": "v"},
+            {"level": "error", "module": "core", "pid": 7, "message": "m"},
+        ]  # fmt: skip
         rows = [
             Row("www2", "www_access", WHEN.isoformat(), f"é ✓ {i}", event_timeuuid(WHEN, "t", 0, i),
-                1_533_750_280_123_456 + i)
-            for i in range(3)
+                1_533_750_280_123_456 + i, fields[i % 3], "bad" if i % 3 == 0 else None)
+            for i in range(6)
         ]  # fmt: skip
+        assert len(writer.columns) == len(FIELD_COLUMNS)
         batch = writer.statement(rows)
         encoded = [values for _prepared, _query_id, values in batch._statements_and_parameters]
         bound = [writer._insert.bind(writer._params(row)).values for row in rows]

@@ -30,12 +30,13 @@ def test_file_is_the_design_table_for_the_local_node():
 
 def test_simple_strategy_substitution():
     statements = schema_statements("logs_test", Replication.parse(3))
-    assert len(statements) == 2
+    assert len(statements) == 7
     assert statements[0] == (
         "CREATE KEYSPACE IF NOT EXISTS logs_test WITH replication = "
         "{'class': 'SimpleStrategy', 'replication_factor': 3} AND durable_writes = true"
     )
     assert statements[1].startswith("CREATE TABLE IF NOT EXISTS logs_test.logs (")
+    assert statements[2].startswith("ALTER TABLE logs_test.logs ADD IF NOT EXISTS (")
     assert "admintome" not in " ".join(statements)
 
 

@@ -15,6 +15,12 @@ class RecordingWriter:
     def __init__(self):
         self.requests = []
 
+    def partition_of(self, row):
+        return (row.source, row.type)
+
+    def expired(self, row):
+        return False
+
     def submit(self, rows, callback):
         self.requests.append(rows)
         callback(None, 0.001)

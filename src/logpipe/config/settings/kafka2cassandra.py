@@ -101,7 +101,17 @@ COMMIT_INTERVAL = define(
     minimum=0.05,
 )
 
+TABLE = define(
+    "table",
+    "--table",
+    "KAFKA2CASSANDRA_TABLE",
+    "logs",
+    "Table of the keyspace the rows go to (and `query` reads); its layout is read from "
+    "the table itself.",
+)
+
 POLLER = (
+    TABLE,
     GROUP_ID,
     GROUP_INSTANCE_ID,
     LOG_ID,
@@ -131,4 +141,39 @@ DATACENTERS = define(
     (),
     "NetworkTopologyStrategy instead: DC:FACTOR, repeatable (variable: space separated).",
     multiple=True,
+)
+LAYOUT = define(
+    "layout",
+    "--layout",
+    "KAFKA2CASSANDRA_LAYOUT",
+    "tutorial",
+    "Layout of a new table: tutorial (one partition per source and type, the tutorial's "
+    "table) or bucketed (one partition per source, type and time bucket).",
+    choices=("tutorial", "bucketed"),
+)
+BUCKET = define(
+    "bucket",
+    "--bucket",
+    "KAFKA2CASSANDRA_BUCKET",
+    "1h",
+    "Time span of one partition of a new bucketed table (recorded in the table's comment).",
+    choices=("1m", "5m", "15m", "1h", "1d"),
+)
+TTL = define(
+    "ttl",
+    "--ttl",
+    "KAFKA2CASSANDRA_TTL",
+    None,
+    "Retention of the table (90m, 12h, 30d, 2w): its default_time_to_live, and time-window "
+    "compaction with 20 to 30 windows over it; in event mode a row lives for it from its "
+    "line's own time, and a line already older is not written.",
+)
+LINES_PER_SECOND = define(
+    "lines_per_second",
+    "--lines-per-second",
+    "KAFKA2CASSANDRA_LINES_PER_SECOND",
+    None,
+    "Print the rows each bucket size would hold per partition at this rate of one host.",
+    type=float,
+    minimum=0.001,
 )
