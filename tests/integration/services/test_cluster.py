@@ -1,29 +1,26 @@
 """services/ctl --cluster: three Kafka brokers in one KRaft quorum and a three-node
-Cassandra ring, beside the single pair; production's defaults (topics RF 3 with
-min.insync.replicas=2, keyspace RF 3); one node of each stopped and started again by
-itself, with acks=all and LOCAL_QUORUM writes going on meanwhile.
+Cassandra ring, beside the single pair, with production's defaults: topics RF 3 with
+min.insync.replicas=2, and `kafka2cassandra schema --replication-factor 3` makes a keyspace
+of three replicas. (Nodes stopped and started: tests/e2e/test_cluster_faults.py.)
 
-Tests here stop cluster nodes: they run one after another on one xdist worker (group
-"cluster") with the other cluster tests, and leave the cluster healthy.
+In the "cluster" xdist group: they run on the worker that stops and starts cluster nodes,
+never while a node is down.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from cassandra import ConsistencyLevel, Unavailable
-from cassandra.cluster import Cluster, NoHostAvailable
-from cassandra.query import SimpleStatement
-from kafka import KafkaAdminClient, KafkaProducer
+from cassandra.cluster import Cluster
+from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 
+from logpipe.cassandra.session import split_contact_points
 from logpipe.config.connections import KafkaConnection
 from logpipe.kafka import create_topic
-from tests.support.k2c import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("cluster")]
 
@@ -68,29 +65,8 @@ def test_cluster_is_healthy_with_production_defaults(local_cluster, unique_name)
     assert _topic_layout(local_cluster.kafka_bootstrap, topic) == ([3, 3, 3], "2")
 
 
-def _write(session, keyspace: str, consistency: int, text: str) -> None:
-    session.execute(
-        SimpleStatement(
-            f"INSERT INTO {keyspace}.logs (log_source, log_type, log_id, log, log_datetime)"
-            " VALUES ('www2', 'www_access', now(), %s, '2018-08-08 17:44')",
-            consistency_level=consistency,
-        ),
-        (text,),
-    )
-
-
-def _taken(session, keyspace: str, consistency: int, text: str) -> bool:
-    try:
-        _write(session, keyspace, consistency, text)
-    except (Unavailable, NoHostAvailable):
-        return False
-    return True
-
-
-def test_one_node_of_each_down_writes_go_on_then_it_rejoins(
-    local_cluster, unique_name: Callable[[str], str]
-) -> None:
-    keyspace, topic = unique_name("cluster_ks"), unique_name("cluster_down")
+def test_schema_command_makes_a_keyspace_of_three_replicas(local_cluster, unique_name) -> None:
+    keyspace = unique_name("cluster_ks")
     contact = local_cluster.cassandra_contact_points
     schema = subprocess.run(
         [str(K2C), "schema", "--contact-points", contact, "--keyspace", keyspace,
@@ -98,58 +74,18 @@ def test_one_node_of_each_down_writes_go_on_then_it_rejoins(
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert schema.returncode == 0, schema.stderr
-    create_topic(
-        KafkaConnection(bootstrap_servers=local_cluster.kafka_bootstrap),
-        topic,
-        partitions=3,
-        replication_factor=None,
-    )
-    hosts = [point.split(":")[0] for point in contact.split(",")]
-    cluster = Cluster(hosts, port=int(contact.split(",")[0].split(":")[1]))
-    session = cluster.connect()
-    producer = KafkaProducer(bootstrap_servers=local_cluster.kafka_bootstrap, acks="all")
+    hosts, port = split_contact_points(contact)
+    cluster = Cluster(hosts, port=port)
     try:
+        session = cluster.connect()
         replication = session.execute(
             "SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = %s",
             (keyspace,),
         ).one()[0]
         assert replication["replication_factor"] == "3"
-
-        local_cluster.ctl("stop-kafka", "--node", "3")
-        local_cluster.ctl("stop-cassandra", "--node", "3")
-        state = local_cluster.status()
-        assert state["health"]["kafka_brokers"] == [1, 2]
-        assert not state["health"]["healthy"]
-        assert state["nodes"]["kafka3"]["state"] == "down"
-        assert state["nodes"]["cassandra3"]["state"] == "down"
-
-        # acks=all with min.insync.replicas=2: two brokers of three still take writes
-        for i in range(30):
-            producer.send(topic, key=b"www2", value=b"line %d" % i).get(timeout=60)
-        # LOCAL_QUORUM is two replicas of three: one node down, writes go on; ALL cannot
-        for i in range(30):
-            _write(session, keyspace, ConsistencyLevel.LOCAL_QUORUM, f"line {i}")
-        with pytest.raises(Unavailable):
-            _write(session, keyspace, ConsistencyLevel.ALL, "needs all three")
+        # the three nodes agree on the schema, and it has the table
+        assert cluster.control_connection.wait_for_schema_agreement(wait_time=30)
+        assert list(cluster.metadata.keyspaces[keyspace].tables) == ["logs"]
+        session.execute(f"DROP KEYSPACE {keyspace}")
     finally:
-        producer.close()
-        restored = local_cluster.restore()
-    assert restored["health"]["healthy"]
-    assert sorted(restored["started"]) == ["cassandra3", "kafka3"]
-    try:
-        # back in the ring: a write needing all three replicas is taken again (once the
-        # coordinator's failure detector has marked the node up: within seconds)
-        assert wait_until(
-            lambda: _taken(session, keyspace, ConsistencyLevel.ALL, "all three again"), 30
-        )
-        count = session.execute(
-            SimpleStatement(
-                f"SELECT count(*) FROM {keyspace}.logs WHERE log_source = 'www2'"
-                " AND log_type = 'www_access'",
-                consistency_level=ConsistencyLevel.LOCAL_QUORUM,
-            )
-        ).one()[0]
-        assert count == 31
-    finally:
-        session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
         cluster.shutdown()
