@@ -60,6 +60,10 @@ schema: install services-up
 demo: install services-up
 	$(BIN)/python demo/demo.py
 
+# The same pipeline on the three-node cluster: replication 3, writes at LOCAL_QUORUM.
+demo-cluster: install cluster-up
+	$(BIN)/python demo/demo.py --cluster
+
 BENCH_STAMP := $(VENV)/.bench-installed
 
 $(BENCH_STAMP): $(STAMP) pyproject.toml
