@@ -72,11 +72,11 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 
 # Every component beside its baselines (3 interleaved rounds, then end to end): under 20 min.
 # Writes bench/results/latest.json, docs/benchmarks.md and the charts.
-bench: $(BENCH_STAMP) services-up
+bench: $(BENCH_STAMP) services-up cluster-up
 	$(BIN)/python bench/run.py
 
 # The same with small sizes and one round: under 3 minutes.
-bench-quick: $(BENCH_STAMP) services-up
+bench-quick: $(BENCH_STAMP) services-up cluster-up
 	$(BIN)/python bench/run.py --quick
 
 # The settings table of the operator's guide, generated from the code.

@@ -11,6 +11,9 @@ Components and their contenders (ours first):
 4. End to end and 5. memory over time (bench_e2e.py): one long experiment, run once.
 6. kafka2cassandra draining a backlog of 1,000,000 records: peak RSS, rows/s
    (bench_backlog.py), run once.
+7. The three-node cluster beside the single node (bench_cluster.py): kafka2cassandra
+   rows/s at ONE and LOCAL_QUORUM, per replica with one to three replicas, and
+   logs2kafka lines/s per CPU second; its own interleaved rounds.
 
 Rounds interleave the contenders (ours, baselines, ours, baselines, ...), so a busy
 minute of the machine hits all of them; each figure is the median over the rounds
@@ -18,7 +21,7 @@ minute of the machine hits all of them; each figure is the median over the round
 after this run, removed at the end. Writes bench/results/latest.json, docs/benchmarks.md
 and the charts (bench/report.py).
 
-    .venv/bin/python bench/run.py [--quick] [--runs N] [--only parse,ship,poll,e2e,backlog]
+    .venv/bin/python bench/run.py [--quick] [--runs N] [--only parse,ship,poll,e2e,backlog,cluster]
 """
 
 from __future__ import annotations
@@ -284,7 +287,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one round")
     parser.add_argument("--runs", type=int, help="rounds (default 3, quick 1)")
-    parser.add_argument("--only", default="parse,ship,poll,e2e,backlog")
+    parser.add_argument("--only", default="parse,ship,poll,e2e,backlog,cluster")
     parser.add_argument("--results", type=Path, default=RESULTS)
     opts = parser.parse_args()
     mode = "quick" if opts.quick else "full"
@@ -357,6 +360,18 @@ def main() -> int:
             "backlog", lambda: guarded("backlog", lambda: bench_backlog.run(records)), tries=1
         )
         kit.say(f"  {json.dumps(results['backlog'])}")
+    if "cluster" in only:
+        kit.say("== the three-node cluster beside the single node (bench_cluster.py)")
+        import bench_cluster
+
+        rows, lines = (20_000, 30_000) if opts.quick else (60_000, 100_000)
+        results["cluster"] = undisturbed(
+            "cluster",
+            lambda: guarded("cluster", lambda: bench_cluster.run(rows, lines, runs)),
+            tries=1,
+        )
+        if "failed" not in results["cluster"]:
+            bench_cluster.print_table(results["cluster"])
     results["duration_s"] = round(time.monotonic() - started, 1)
     disturbed = list(DISTURBED)
     if disturbed:
