@@ -364,7 +364,7 @@ def main() -> int:
         kit.say("== the three-node cluster beside the single node (bench_cluster.py)")
         import bench_cluster
 
-        rows, lines = (20_000, 30_000) if opts.quick else (60_000, 100_000)
+        rows, lines = (30_000, 30_000) if opts.quick else (120_000, 100_000)
         results["cluster"] = undisturbed(
             "cluster",
             lambda: guarded("cluster", lambda: bench_cluster.run(rows, lines, runs)),

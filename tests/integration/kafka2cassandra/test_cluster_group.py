@@ -2,7 +2,8 @@
 then three replicas; under steady load one is killed with kill -9 and another added; every
 row arrives once (event mode: a record read again after the kill overwrites its row).
 
-No cluster node is stopped here, so this runs beside the other tests.
+In the "cluster" xdist group: it runs on the worker that stops cluster nodes, never while
+one is down.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from tests.support.k2c import (
     wait_until,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("cluster")]
 
 N = 9_000
 PARTITIONS = 6
