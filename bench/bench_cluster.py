@@ -13,8 +13,8 @@ processes (``--log-id now``, batches of 32 rows):
   second of that process (what one core of a web host carries).
 
 Each measurement starts its pollers on a new, empty topic; once the group is stable (all
-replicas holding partitions) kcat produces the rows in a second or two, and the rate counts
-from the first row written to the last, from the daemons' own
+replicas holding partitions) kcat produces the rows (a few seconds), and the rate counts the
+rows written after kcat returned over the time they took, from the daemons' own
 ``kafka2cassandra_rows_written`` counters: joins and rebalances are left out, and the
 pollers drain a backlog, as after a pause.
 
