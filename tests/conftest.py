@@ -277,6 +277,29 @@ class LocalCluster:
         brokers, three UN nodes)."""
         return self.ctl("up")
 
+    def remove(self, topics: list[str], keyspace: str | None = None) -> None:
+        """Delete a test's topics (and keyspace) again: every partition on the cluster is
+        three replicas that each broker restart recovers and brings back in sync."""
+        from cassandra.cluster import Cluster
+        from kafka.admin import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=self.kafka_bootstrap)
+        try:
+            existing = set(admin.list_topics())
+            gone = [topic for topic in topics if topic in existing]
+            if gone:
+                admin.delete_topics(gone, timeout_ms=30_000)
+        finally:
+            admin.close()
+        if keyspace is not None:
+            points = self.cassandra_contact_points.split(",")
+            hosts = [point.split(":")[0] for point in points]
+            cluster = Cluster(hosts, port=int(points[0].split(":")[1]))
+            try:
+                cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=60)
+            finally:
+                cluster.shutdown()
+
 
 @pytest.fixture(scope="session")
 def local_cluster() -> LocalCluster:

@@ -188,6 +188,7 @@ def test_nodes_lost_under_load_lose_and_duplicate_nothing(
         f" {records} records in the topic ({sum(1 for n in in_topic.values() if n > 1)}"
         f" lines sent twice), {sum(rows.values())} rows"
     )
+    local_cluster.remove([stage.topic, stage.dlq], stage.keyspace)
     assert sorted(rows) == list(range(written)), "missing lines"
     assert sum(rows.values()) == written, {s: n for s, n in rows.items() if n > 1}
     assert [len(p["replica_nodes"]) for p in dlq] == [3], "dead-letter topic replication"

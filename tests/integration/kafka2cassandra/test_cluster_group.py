@@ -134,3 +134,4 @@ def test_replicas_share_partitions_one_killed_one_added(
     finally:
         store.drop_keyspace(ks)
         store.close()
+        local_cluster.remove([topic, f"{topic}_dlq"])

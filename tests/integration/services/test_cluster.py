@@ -62,7 +62,9 @@ def test_cluster_is_healthy_with_production_defaults(local_cluster, unique_name)
         partitions=3,
         replication_factor=None,  # the brokers' default
     )
-    assert _topic_layout(local_cluster.kafka_bootstrap, topic) == ([3, 3, 3], "2")
+    layout = _topic_layout(local_cluster.kafka_bootstrap, topic)
+    local_cluster.remove([topic])
+    assert layout == ([3, 3, 3], "2")
 
 
 def test_schema_command_makes_a_keyspace_of_three_replicas(local_cluster, unique_name) -> None:
