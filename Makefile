@@ -4,9 +4,9 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install kustomize test unit lint demo demo-cluster schema services-up services-down services-status cluster-up cluster-down cluster-status bench bench-quick clean docs
+.PHONY: install kustomize system-tools test unit lint demo demo-cluster schema services-up services-down services-status cluster-up cluster-down cluster-status bench bench-quick clean docs
 
-install: $(STAMP) kustomize
+install: $(STAMP) kustomize system-tools
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,8 +23,26 @@ kustomize: $(STAMP)
 	elif [ -x $(BIN)/kustomize ]; then :; \
 	else GOBIN=$(CURDIR)/$(BIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION); fi
 
+# Tests mostly wait on servers: several pytest workers share the two cores (tests that
+# must not overlap are grouped with xdist_group marks).
+TEST_WORKERS ?= 3
+
+# Tests run Debian's real httpd (package apache2) and Prometheus' promtool and server
+# (package prometheus): installed with apt-get when missing, as root or through sudo.
+APT_TOOLS := /usr/sbin/apache2=apache2 /usr/bin/promtool=prometheus
+
+system-tools:
+	@missing=""; for t in $(APT_TOOLS); do [ -x "$${t%%=*}" ] || missing="$$missing $${t##*=}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	  elif command -v sudo >/dev/null; then sudo=sudo; \
+	  else echo "as root: apt-get install$$missing" >&2; exit 1; fi; \
+	  $$sudo apt-get update -qq && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
 test: install services-up cluster-up
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 unit: install
 	$(BIN)/pytest tests/unit
@@ -57,8 +75,10 @@ cluster-status:
 schema: install services-up
 	$(BIN)/kafka2cassandra schema --replication-factor 1
 
+# make demo DEMO_ARGS=--prometheus: also a local Prometheus with the alert rules, its link
+# and the alerts that fired.
 demo: install services-up
-	$(BIN)/python demo/demo.py
+	$(BIN)/python demo/demo.py $(DEMO_ARGS)
 
 # The same pipeline on the three-node cluster: replication 3, writes at LOCAL_QUORUM.
 demo-cluster: install cluster-up
@@ -75,7 +95,9 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 bench: $(BENCH_STAMP) services-up cluster-up
 	$(BIN)/python bench/run.py
 
-# The same with small sizes and one round: under 3 minutes.
+# The same with small sizes and one round: under 3 minutes (5 with the cluster's part).
+# Writes into bench/results/local/ (ignored by git): only make bench changes the committed
+# results.
 bench-quick: $(BENCH_STAMP) services-up cluster-up
 	$(BIN)/python bench/run.py --quick
 

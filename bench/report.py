@@ -1,19 +1,42 @@
 """docs/benchmarks.md and the charts, from bench/results/latest.json.
 
 .venv/bin/python bench/report.py     # redraw from the last results file
+
+Only a full run (``make bench``) writes the committed results (bench/results/latest.json,
+the charts beside it, docs/benchmarks.md). A quick run (``make bench-quick``) writes the
+same files into bench/results/local/, which git ignores: a first look leaves the checkout
+clean and the published table the measured one.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import benchkit as kit
 
 DOC = kit.ROOT / "docs" / "benchmarks.md"
+RESULTS = kit.BENCH / "results" / "latest.json"
 THROUGHPUT_PNG = kit.BENCH / "results" / "throughput.png"
 MEMORY_PNG = kit.BENCH / "results" / "memory.png"
+#: Where a quick run writes everything (in .gitignore).
+LOCAL = kit.BENCH / "results" / "local"
+
+
+def destinations(quick: bool) -> tuple[Path, Path, Path, Path]:
+    """(results JSON, document, throughput chart, memory chart) of a full or quick run."""
+    if quick:
+        return (
+            LOCAL / "latest.json",
+            LOCAL / "benchmarks.md",
+            LOCAL / "throughput.png",
+            LOCAL / "memory.png",
+        )
+    return RESULTS, DOC, THROUGHPUT_PNG, MEMORY_PNG
+
+
 #: Our rows, whatever their options: a ratio is ours ÷ a baseline, never ours ÷ ours.
 OURS = ("logpipe", "logs2kafka", "kafka2cassandra")
 
@@ -147,6 +170,11 @@ def _machine(results: dict[str, Any]) -> str:
 
 def document(results: dict[str, Any]) -> str:
     quick = results["mode"] == "quick"
+    _json, doc, throughput_png, memory_png = destinations(quick)
+    links = {
+        "throughput": os.path.relpath(throughput_png, doc.parent),
+        "memory": os.path.relpath(memory_png, doc.parent),
+    }
     e2e = results.get("end_to_end") or {}
     sizes = results.get("sizes", {})
     parts = [
@@ -172,7 +200,7 @@ def document(results: dict[str, Any]) -> str:
         ),
         table(results),
         "",
-        "![throughput per component](../bench/results/throughput.png)",
+        f"![throughput per component]({links['throughput']})",
         "",
         "## Goals set in the issues",
         "",
@@ -247,7 +275,7 @@ def document(results: dict[str, Any]) -> str:
             "",
             "RSS of both daemons, sampled every second through the end-to-end run:",
             "",
-            "![RSS of both daemons during the end-to-end run](../bench/results/memory.png)",
+            f"![RSS of both daemons during the end-to-end run]({links['memory']})",
             "",
         ]
     if isinstance(e2e, dict) and e2e.get("failed"):
@@ -262,7 +290,9 @@ def document(results: dict[str, Any]) -> str:
         "",
         "Both install what they need (the `bench` extra; rsyslog, rsyslog-kafka and kcat",
         "with `apt-get` when missing: a contender that cannot be installed is reported as",
-        "unavailable) and write `bench/results/latest.json`, this page and the charts.",
+        "unavailable). `make bench` writes `bench/results/latest.json`, this page and the",
+        "charts; `make bench-quick` writes the same files into `bench/results/local/`, which",
+        "git ignores, so only a full run changes the published results.",
         "",
     ]
     text = "\n".join(p for p in parts if p is not None)
@@ -332,22 +362,25 @@ def memory_chart(e2e: dict[str, Any], path: Path) -> Path:
 
 
 def write_all(results: dict[str, Any]) -> list[Path]:
+    """The document and the charts of ``results``, where its mode says (``destinations``)."""
+    _json, doc, throughput_png, memory_png = destinations(results.get("mode") == "quick")
+    doc.parent.mkdir(parents=True, exist_ok=True)
     written = []
-    DOC.write_text(document(results))
-    written.append(DOC)
+    doc.write_text(document(results))
+    written.append(doc)
     try:
         if results.get("components"):
-            written.append(throughput_chart(results, THROUGHPUT_PNG))
+            written.append(throughput_chart(results, throughput_png))
         e2e = results.get("end_to_end") or {}
         if e2e.get("memory_series"):
-            written.append(memory_chart(e2e, MEMORY_PNG))
+            written.append(memory_chart(e2e, memory_png))
     except ImportError as exc:
         kit.say(f"  no charts: {exc} (make bench installs the bench extra with matplotlib)")
     return written
 
 
 if __name__ == "__main__":
-    data = json.loads((kit.BENCH / "results" / "latest.json").read_text())
+    data = json.loads(RESULTS.read_text())
     for written_path in write_all(data):
         print(written_path)
     print(table(data))

@@ -19,7 +19,8 @@ Rounds interleave the contenders (ours, baselines, ours, baselines, ...), so a b
 minute of the machine hits all of them; each figure is the median over the rounds
 (3 by default, 1 in quick mode). Everything goes to fresh topics and keyspaces named
 after this run, removed at the end. Writes bench/results/latest.json, docs/benchmarks.md
-and the charts (bench/report.py).
+and the charts (bench/report.py); a quick run writes them into bench/results/local/
+instead, which git ignores, so only a full run changes the committed results.
 
     .venv/bin/python bench/run.py [--quick] [--runs N] [--only parse,ship,poll,e2e,backlog,cluster]
 """
@@ -43,7 +44,6 @@ from typing import Any
 
 import benchkit as kit
 
-RESULTS = kit.BENCH / "results" / "latest.json"
 #: Measurements a restart of the shared services hit on every try.
 DISTURBED: list[str] = []
 TRIES = 3
@@ -288,7 +288,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, one round")
     parser.add_argument("--runs", type=int, help="rounds (default 3, quick 1)")
     parser.add_argument("--only", default="parse,ship,poll,e2e,backlog,cluster")
-    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help="results file (default: bench/results/latest.json; with --quick "
+        "bench/results/local/latest.json, which git ignores)",
+    )
     opts = parser.parse_args()
     mode = "quick" if opts.quick else "full"
     global TRIES
@@ -378,10 +383,12 @@ def main() -> int:
         # Measured again twice, and a restart of the shared services hit it each time.
         results["services_disturbed"] = disturbed
         kit.say(f"== WARNING: a restart of the local services hit {', '.join(disturbed)}")
-    opts.results.parent.mkdir(parents=True, exist_ok=True)
-    opts.results.write_text(json.dumps(results, indent=1, default=str) + "\n")
-    kit.say(f"== wrote {opts.results} in {results['duration_s']:.0f} s")
     import report
+
+    path = opts.results or report.destinations(opts.quick)[0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    kit.say(f"== wrote {path} in {results['duration_s']:.0f} s")
 
     for path in report.write_all(results):
         kit.say(f"== wrote {path}")

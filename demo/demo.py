@@ -11,6 +11,10 @@ end; the local services keep running.
 ``--cluster`` (``make demo-cluster``) runs the same on the local three-node cluster
 (``services/ctl --cluster``): the topic with the brokers' replication (3, with
 min.insync.replicas=2), the keyspace with replication 3, writes at LOCAL_QUORUM.
+
+With ``--prometheus`` (``make demo DEMO_ARGS=--prometheus``) a local Prometheus (Debian's
+package) scrapes the three daemons with the rules of deploy/prometheus loaded; the demo
+prints its address and, at the end, the alerts that fired.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from logpipe.config.connections import CassandraConnection, KafkaConnection
 from logpipe.kafka import create_topic
 from logpipe_testkit import readiness
 from logpipe_testkit.ports import free_port
+from logpipe_testkit.prometheus import prometheus
 from logpipe_testkit.traffic import load_lines, sequence_of, stamp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,6 +83,12 @@ def main() -> int:
     parser.add_argument("--keyspace", default="admintome")
     parser.add_argument(
         "--cluster", action="store_true", help="on the three-node cluster of services/ctl"
+    )
+    parser.add_argument(
+        "--prometheus",
+        action="store_true",
+        help="scrape the daemons with a local Prometheus and its alert rules; print the "
+        "link and the alerts that fired",
     )
     opts = parser.parse_args()
 
@@ -177,7 +188,20 @@ def main() -> int:
         for name, proc in procs.items():
             wait_ready(ports[name], name, proc, timeout=60)
             say(f"  {name:<22} ready (metrics on 127.0.0.1:{ports[name]}/metrics)")
-        return demo(opts, run, logs, cassandra, procs, cassandra_endpoints)
+        if not opts.prometheus:
+            return demo(opts, run, logs, cassandra, procs, cassandra_endpoints)
+        targets = {
+            "kafka2cassandra": [ports["kafka2cassandra"]],
+            "logs2kafka": [ports[name] for name in ports if name.startswith("logs2kafka")],
+        }
+        with prometheus(WORK / "prometheus", targets) as server:
+            say(f"== Prometheus at {server.url} (alerts: {server.url}/alerts)")
+            code = demo(opts, run, logs, cassandra, procs, cassandra_endpoints)
+            time.sleep(3)  # a last scrape and rule evaluation
+            firing = server.firing()
+            names = ", ".join(sorted(a["labels"]["alertname"] for a in firing)) or "none"
+            say(f"== alerts that fired: {names}")
+            return code
     finally:
         say("== stopping the daemons (SIGTERM)")
         for name, proc in procs.items():

@@ -8,6 +8,8 @@ never start a server.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -66,16 +68,36 @@ def services_ctl() -> Callable[..., dict]:
     return run_ctl
 
 
+@contextlib.contextmanager
+def services_lock(name: str) -> Iterator[None]:
+    """Held while one pytest process checks or starts shared servers: with several
+    workers (pytest-xdist), the first starts them and the others wait and reuse them."""
+    folder = Path(os.environ.get("LOGPIPE_SERVICES_DIR") or ROOT / "services" / ".run")
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / f"{name}.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+#: Set in each pytest-xdist worker: the session is one of several sharing the servers.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+
+
 @pytest.fixture(scope="session")
 def local_services() -> Iterator[dict]:
     """The local Kafka + Cassandra pair, ready.
 
-    Stopped at the end only if this session started both: if one of them was running,
-    the pair is someone else's (restarting the other was a repair, not ownership).
+    Stopped at the end only if this session started both and ran alone: if one of them
+    was running, the pair is someone else's (restarting the other was a repair, not
+    ownership); among several workers, others may still be using it.
     """
-    outcome = run_ctl("up")
+    with services_lock("pair"):
+        outcome = run_ctl("up")
     yield outcome
-    if set(outcome.get("started", [])) == {"kafka", "cassandra"}:
+    if set(outcome.get("started", [])) == {"kafka", "cassandra"} and not XDIST_WORKER:
         run_ctl("down")
 
 

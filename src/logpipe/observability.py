@@ -12,6 +12,7 @@ import logging
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -24,19 +25,36 @@ from logpipe.config.settings import METRICS_ADDRESS, default_log_format
 LOGGER_NAME = "logpipe"
 
 
+def iso_utc(record: logging.LogRecord) -> str:
+    """The record's time in ISO 8601, UTC, with milliseconds: ``2026-11-29T09:53:44.612Z``
+    (one form whatever the host's zone, sortable, and read by every log tool)."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+    return f"{stamp}.{int(record.msecs):03d}Z"
+
+
+class _JsonFormatter(JsonFormatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return iso_utc(record)
+
+
+class _TextFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return iso_utc(record)
+
+
 def setup_logging(level: str = "info", fmt: str | None = None) -> None:
     """Route logpipe's logs (and the clients' warnings) to stderr in the chosen format."""
     fmt = (fmt or default_log_format()).lower()
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(
-            JsonFormatter(
+            _JsonFormatter(
                 "%(asctime)s %(levelname)s %(name)s %(message)s",
                 rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
             )
         )
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+        handler.setFormatter(_TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)

@@ -22,6 +22,9 @@ from logpipe.config.connections import CassandraConnection, KafkaConnection
 from tests.e2e.harness import Daemon, prepare
 from tests.support.paths import ROOT
 
+# One secure pair per session: its tests share the pytest worker that started it.
+pytestmark = pytest.mark.xdist_group("secure")
+
 BIN = Path(sys.executable).parent
 ROOT = ROOT
 

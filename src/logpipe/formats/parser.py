@@ -83,7 +83,7 @@ class LineParser:
 
     def __init__(
         self,
-        fmt: str | None = FORMAT.default,
+        fmt: str | FormatSpec | None = FORMAT.default,
         source: str = "localhost",
         type: str | None = None,  # the envelope's own word
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,

@@ -49,13 +49,16 @@ def _unquote_conf(text: str) -> str:
     return re.sub(r'\\(["\\])', r"\1", text) if '\\"' in text else text
 
 
-def resolve_format(fmt: str | None) -> FormatSpec:
+def resolve_format(fmt: str | FormatSpec | None) -> FormatSpec:
     """A preset name, a LogFormat string, or a whole ``LogFormat "..." nick`` line.
 
     Strings are accepted as written inside httpd.conf (``\\"%r\\"``) or already unquoted
     (``"%r"``), with or without the surrounding quotes. Raises FormatError for a name
-    that is no preset and holds no ``%`` directive.
+    that is no preset and holds no ``%`` directive. A FormatSpec (a format read from the
+    host's Apache configuration) is taken as it is.
     """
+    if isinstance(fmt, FormatSpec):
+        return fmt
     text = (fmt or DEFAULT_FORMAT).strip()
     if text.lower() in PRESETS:
         name = text.lower()

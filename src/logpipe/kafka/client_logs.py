@@ -4,6 +4,12 @@ kafka-python and librdkafka log every reconnection attempt while a broker is dow
 only their log lines say *why* a broker refused a client (wrong credentials, an untrusted
 certificate). Every client log record passes one filter, which drops the repetitions
 and remembers the last refusal for ``errors.access_checked``.
+
+Some client lines alarm for nothing and are said in logpipe's own words instead
+(``_RESTATED``): a topic not created yet is an ERROR of kafka-python's (and a WARNING of its
+assignor) but a normal state at start, so it becomes one INFO line per topic; its event
+loop's "Task ... ran for 0.17s ... blocking the event loop" is about kafka-python's own
+timing, shown only at --log-level debug.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ class _OncePerMessage(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         REFUSALS.notice(message)
+        if not _restated(record, message):
+            return False
         # Numbers (ports, counts, durations) vary between repetitions of one message.
         key = (record.name, _DIGITS.sub("#", message))
         now = time.monotonic()
@@ -75,6 +83,35 @@ class _Refusals:
 
     def since(self, started: float) -> str | None:
         return self.reason if self.reason is not None and self.at >= started else None
+
+
+#: kafka-python lines said otherwise: pattern -> what to do with it.
+_TOPIC_MISSING = (
+    re.compile(r"^Topic (\S+) not found in cluster metadata"),
+    re.compile(r"^No partition metadata for topic (\S+)"),
+)
+_EVENT_LOOP_TIMING = re.compile(r"ran for [\d.]+s .*blocking the event loop")
+_log = logging.getLogger("logpipe.kafka")
+_topics_missing: set[str] = set()
+
+
+def _restated(record: logging.LogRecord, message: str) -> bool:
+    """False for a client line said in logpipe's words instead (or only when debugging)."""
+    if _EVENT_LOOP_TIMING.search(message):
+        return _log.isEnabledFor(logging.DEBUG)
+    for pattern in _TOPIC_MISSING:
+        found = pattern.match(message)
+        if found is not None:
+            topic = found.group(1)
+            if topic not in _topics_missing:
+                _topics_missing.add(topic)
+                _log.info(
+                    "topic %s does not exist yet: waiting for it",
+                    topic,
+                    extra={"topic": topic},
+                )
+            return False
+    return True
 
 
 REFUSALS = _Refusals()

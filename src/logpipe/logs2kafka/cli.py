@@ -21,7 +21,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
 @options(
     *S.PARSING,
     S.STATE_DIR,
@@ -37,11 +37,18 @@ def main() -> None:
 def tail(paths: tuple[str, ...], **opts: Any) -> None:
     """Follow PATH... (files or globs) like tail -F and ship every line to Kafka.
 
+    Without PATH, --apache-config FILE follows every CustomLog and ErrorLog the host's
+    Apache configuration declares, each in its declared format, with the ServerName of
+    its virtual host as source (--format, --type, --source override them).
+
     The checkpoint under --state-dir moves only past lines Kafka acknowledged; SIGTERM
     flushes, writes it and exits 0 within --shutdown-timeout.
     """
     from logpipe.logs2kafka.tail_command import run_tail
 
+    ctx = click.get_current_context()
+    if ctx.get_parameter_source("format") is click.core.ParameterSource.DEFAULT:
+        opts["format"] = None  # declared formats win over the default, not over a flag
     _run(run_tail, list(paths), opts)
 
 
@@ -69,13 +76,32 @@ def parse(file: BinaryIO, **opts: Any) -> None:
     """
     from logpipe.formats import FormatError
     from logpipe.logs2kafka.parse import run_parse
+    from logpipe.logs2kafka.setup import SetupError
 
     out = sys.stdout.buffer
     try:
         code = run_parse(file, opts, out, sys.stderr)
     except FormatError as exc:
         raise click.BadParameter(str(exc), param_hint="'--format'") from None
+    except SetupError as exc:
+        raise click.ClickException(str(exc)) from None
     sys.exit(code)
+
+
+@main.command()
+@options(S.APACHE_CONFIG)
+def formats(**opts: Any) -> None:
+    """Print the formats --format takes, and with --apache-config what the host's Apache
+    configuration declares: its LogFormat nicknames, the log files tail would follow
+    (path, type, format, source) and what is reported instead of followed (piped logs,
+    syslog, conditional logging, BufferedLogs, undefined variables)."""
+    from logpipe.logs2kafka.formats_command import run_formats
+    from logpipe.logs2kafka.setup import SetupError
+
+    try:
+        sys.stdout.write(run_formats(opts))
+    except SetupError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 def _run(

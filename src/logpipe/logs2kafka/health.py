@@ -1,8 +1,9 @@
 """Whether Kafka answers, and opening the producer while it does not.
 
 Both the shipping loop (acknowledgements, send errors) and the start-up (``connect``)
-feed one ``KafkaHealth``, so /healthz, /readyz, the ``kafka_reachable`` gauge and the
-"kafka unreachable" log line tell the same story, logged once per change.
+feed one ``KafkaHealth``, so /readyz, the ``kafka_reachable`` gauge and the "kafka
+unreachable" log line tell the same story, logged once per change. (/healthz is not
+about Kafka: it fails only when the loop stops turning.)
 """
 
 from __future__ import annotations
@@ -27,10 +28,9 @@ class KafkaHealth:
     HTTP thread (plain attribute reads, no lock needed).
     """
 
-    def __init__(self, metrics: Metrics, unhealthy_after: float) -> None:
+    def __init__(self, metrics: Metrics) -> None:
         self._state = StateLog(log, initial="reachable")
         self._metrics = metrics
-        self.unhealthy_after = unhealthy_after
         self.unreachable_since: float | None = None
 
     def reachable(self) -> None:
@@ -49,10 +49,6 @@ class KafkaHealth:
 
     def is_reachable(self) -> bool:
         return self.unreachable_since is None
-
-    def is_healthy(self) -> bool:
-        since = self.unreachable_since
-        return since is None or time.monotonic() - since <= self.unhealthy_after
 
 
 def connect(

@@ -60,24 +60,26 @@ class LineTimes:
             last.clear()
         last[stream] = (entry.datetime, entry.line_id)
 
-    def unparsed(self, stream: Hashable, entry: LogEntry, token: Any) -> None:
-        """``entry`` did not parse: give it the time of the parsed line before it, if any."""
+    def unparsed(
+        self, stream: Hashable, entry: LogEntry, token: Any, parse: _Parse | None = None
+    ) -> None:
+        """``entry`` did not parse: give it the time of the parsed line before it, if any
+        (``parse``: the parser of the line's file, when it is not this one's)."""
         line_id = entry.line_id
         if line_id is None:
             return
         known = self._last.get(stream)
         if known is None:
-            known = self._last[stream] = self._look_back(token)
+            known = self._last[stream] = self._look_back(token, parse or self._parse)
         when, before = known
         if when is None or before is None:
             return
         if line_id_offset(line_id) - line_id_offset(before) <= self.window:
             entry.datetime = when
 
-    def _look_back(self, token: Any) -> tuple[str | None, str | None]:
+    def _look_back(self, token: Any, parse: _Parse) -> tuple[str | None, str | None]:
         if self._lookback is None:
             return (None, None)
-        parse = self._parse
         for data, start in self._lookback(token, self.window):
             entry = parse(data)
             if entry.parse_error is None:

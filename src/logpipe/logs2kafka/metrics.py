@@ -61,6 +61,18 @@ class Metrics:
             "and removed while logs2kafka was not running).",
             registry=r,
         )
+        self.checkpoint_writes = Counter(
+            "logs2kafka_checkpoint_writes",
+            "Checkpoint writes that reached the disk (one when acknowledged positions moved, "
+            "at most once a second).",
+            registry=r,
+        )
+        self.files_followed = Gauge(
+            "logs2kafka_files_followed",
+            "Files followed under the given paths (open, not rotated away); 0 while no path "
+            "matches a file.",
+            registry=r,
+        )
         self.kafka_reachable = Gauge(
             "logs2kafka_kafka_reachable", "1 when Kafka answers, 0 when it does not.", registry=r
         )

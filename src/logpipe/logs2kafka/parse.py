@@ -15,7 +15,7 @@ from typing import Any, BinaryIO, TextIO
 from logpipe.envelope import encode
 from logpipe.formats import LineParser
 from logpipe.formats.stream import iter_lines
-from logpipe.logs2kafka.setup import make_parser
+from logpipe.logs2kafka.setup import apache_config, make_parser
 
 
 @dataclass
@@ -66,7 +66,7 @@ def run_parse(stream: BinaryIO, opts: dict[str, Any], out: BinaryIO, err: TextIO
     Raises FormatError (before any output) when ``--format`` does not compile. A reader
     that goes away early (``| head``) ends the run quietly.
     """
-    parser, _source = make_parser(opts)
+    parser, _source = make_parser(opts, apache_config(opts))
     try:
         summary = parse_stream(stream, out, parser)
     except BrokenPipeError:

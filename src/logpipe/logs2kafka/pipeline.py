@@ -54,6 +54,15 @@ class Parser(Protocol):
 
 
 @dataclass(frozen=True)
+class Route:
+    """How the lines of one file are parsed and keyed when files differ (each log file an
+    Apache configuration declares has its own format and source)."""
+
+    parser: Parser
+    key: bytes
+
+
+@dataclass(frozen=True)
 class PipelineSettings:
     """How much may be in flight and when Kafka counts as unreachable."""
 
@@ -66,7 +75,7 @@ class PipelineSettings:
     chunk: int = 2_000
     #: Lines pending with no acknowledgement for this long: Kafka is unreachable.
     stall_after: float = 10.0
-    #: /healthz fails when Kafka has been unreachable for longer than this.
+    #: /healthz fails when the shipping loop has not turned for this long.
     unhealthy_after: float = S.UNHEALTHY_AFTER.default
     #: Wait between polls when the files have nothing new.
     idle_sleep: float = 0.1
@@ -78,7 +87,7 @@ class PipelineSettings:
 
 #: A line on its way: raw bytes, cut at max_line_bytes?, the caller's token, its id, its
 #: stream (the file it comes from), and once it was parsed and did not parse, the time it
-#: was given (a line sent again keeps it).
+#: was given (a line sent again keeps it); then its Route (None: the pipeline's own).
 _Record = list[Any]
 
 
@@ -103,6 +112,7 @@ class Pipeline:
         *,
         rejects: Rejects | None = None,
         lookback: Lookback | None = None,
+        routes: tuple[Route, ...] = (),
     ) -> None:
         self._producer = producer
         self._parse = parser.parse
@@ -118,8 +128,10 @@ class Pipeline:
         self._next_retry = 0.0
         self._backoff = Backoff(base=0.5, cap=5.0)
         self._rejects = rejects or Rejects(None)
-        #: The largest message value the topic takes with this key.
-        self.max_value_bytes = value_limit(producer.max_message_bytes, key)
+        #: The largest message value the topic takes with this key (the longest of the
+        #: routes' keys: one bound for every line).
+        longest = max((key, *(route.key for route in routes)), key=len)
+        self.max_value_bytes = value_limit(producer.max_message_bytes, longest)
         #: The first error fatal to the stream (then nothing is waited on any more).
         self.fatal: BaseException | None = None
         self._last_progress = time.monotonic()
@@ -145,6 +157,7 @@ class Pipeline:
         token: Any,
         line_id: str | None = None,
         stream: Hashable = None,
+        route: Route | None = None,
     ) -> None:
         """Parse, encode and produce one line; ``token`` comes back through ``on_acked``.
 
@@ -152,13 +165,14 @@ class Pipeline:
         each time it is sent, so a line sent twice is stored once. ``stream`` names the
         file the line comes from (lines of one stream are submitted in file order): a
         line that does not parse takes the time of the parsed line before it there
-        (``logs2kafka.line_times``).
+        (``logs2kafka.line_times``). ``route``: the parser and key of the line's file,
+        when they are not the pipeline's own.
         """
         self.read += 1
         if self.pending == 0:
             self._last_progress = time.monotonic()
         self.pending += 1
-        record = [data, truncated, token, line_id, stream, None]
+        record = [data, truncated, token, line_id, stream, None, route]
         if self._retry:  # keep the order behind lines waiting to be sent again
             self._retry.append(record)
             return
@@ -172,7 +186,9 @@ class Pipeline:
     def _entry(self, record: _Record) -> LogEntry:
         """The envelope of a line. The first time: the line's time is noted (parsed) or
         given (not parsed, counted); a line sent again gets the time it had."""
-        entry = self._parse(record[0], record[1])
+        route = record[6]
+        parse = self._parse if route is None else route.parser.parse
+        entry = parse(record[0], record[1])
         entry.line_id = record[3]
         when = record[5]
         if when is not None:
@@ -182,7 +198,7 @@ class Pipeline:
             record[5] = entry.datetime
         else:
             self.parse_errors += 1
-            self._times.unparsed(record[4], entry, record[2])
+            self._times.unparsed(record[4], entry, record[2], None if route is None else parse)
             record[5] = entry.datetime
         return entry
 
@@ -203,7 +219,9 @@ class Pipeline:
                 raise RecordRefused(
                     "too_large", f"no line fits in {self.max_value_bytes} bytes with the rest"
                 )
-            self._producer.send(self._key, value, self._ack_callback, record)
+            route = record[6]
+            key = self._key if route is None else route.key
+            self._producer.send(key, value, self._ack_callback, record)
         except KafkaUnavailable as exc:
             self._health.unreachable(str(exc))
             self._next_retry = time.monotonic() + self._backoff.next()

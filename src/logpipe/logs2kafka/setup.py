@@ -24,6 +24,7 @@ from logpipe.config import settings as S
 from logpipe.config.connections import KafkaConnection
 from logpipe.config.settings import Setting
 from logpipe.formats import LineParser
+from logpipe.formats.apacheconf import ApacheConfig
 from logpipe.kafka import (
     Producer,
     ProducerSettings,
@@ -32,6 +33,8 @@ from logpipe.kafka import (
     open_producer,
     redact,
 )
+from logpipe.logs2kafka import apache_logs
+from logpipe.logs2kafka.apache_logs import format_option
 from logpipe.logs2kafka.dry_run import PrintProducer, stdout_binary
 from logpipe.logs2kafka.pipeline import PipelineSettings
 from logpipe.observability import HealthServer, get_logger
@@ -57,11 +60,12 @@ def setting_value(opts: dict[str, Any], setting: Setting, *, falsy_is_unset: boo
     return value
 
 
-def make_parser(opts: dict[str, Any]) -> tuple[LineParser, str]:
-    """The line parser of the options, and the source (host name unless given)."""
+def make_parser(opts: dict[str, Any], config: ApacheConfig | None = None) -> tuple[LineParser, str]:
+    """The line parser of the options, and the source (host name unless given). With the
+    host's Apache configuration, ``--format`` may name one of its nicknames."""
     source = opts.get("source") or socket.gethostname()
     parser = LineParser(
-        fmt=setting_value(opts, S.FORMAT, falsy_is_unset=True),
+        fmt=format_option(opts, config),
         source=source,
         type=opts.get("type") or None,
         max_line_bytes=setting_value(opts, S.MAX_LINE_BYTES, falsy_is_unset=True),
@@ -104,17 +108,28 @@ def producer_factory(opts: dict[str, Any]) -> Callable[[], Producer]:
     return lambda: open_producer(conn, opts["topic"], prod)
 
 
-def shipping_parts(opts: dict[str, Any]) -> tuple[LineParser, str, Callable[[], Producer]]:
+def shipping_parts(
+    opts: dict[str, Any], config: ApacheConfig | None = None
+) -> tuple[LineParser, str, Callable[[], Producer]]:
     """What ``tail`` and ``ship`` both start from: the parser, the source and how to open
     the producer, after limiting malloc's arenas. Options that do not work raise SetupError.
+    ``config``: the host's Apache configuration, when ``--apache-config`` named it.
     """
     limit_malloc_arenas()
     try:
-        parser, source = make_parser(opts)
+        parser, source = make_parser(opts, config)
         factory = producer_factory(opts)
     except (ValueError, ClientSurfaceError) as exc:
         raise SetupError(str(exc)) from exc
     return parser, source, factory
+
+
+def apache_config(opts: dict[str, Any]) -> ApacheConfig | None:
+    """The host's Apache configuration ``--apache-config`` names (None without it)."""
+    try:
+        return apache_logs.load(opts)
+    except ValueError as exc:
+        raise SetupError(str(exc)) from exc
 
 
 def default_state_dir() -> Path:

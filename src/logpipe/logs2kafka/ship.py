@@ -28,6 +28,7 @@ from logpipe.logs2kafka.pipeline import Parser, Pipeline, PipelineSettings
 from logpipe.logs2kafka.rejects import Rejects, file_place
 from logpipe.logs2kafka.setup import (
     SetupError,
+    apache_config,
     default_state_dir,
     pipeline_settings,
     shipping_parts,
@@ -144,7 +145,7 @@ def ship(
     """
     settings = settings or PipelineSettings()
     metrics = metrics or Metrics()
-    health = KafkaHealth(metrics, settings.unhealthy_after)
+    health = KafkaHealth(metrics)
     stop = stop or StopSignal()
     sources = [SourceFile(p) for p in paths]  # fail early on a missing file
     for src in sources:
@@ -251,7 +252,7 @@ def _ignore(_token: object) -> None:
 
 def run_ship(paths: list[str], opts: dict[str, Any]) -> int:
     """``logs2kafka ship``: 0 when Kafka acknowledged every line, 1 otherwise."""
-    parser, source, factory = shipping_parts(opts)
+    parser, source, factory = shipping_parts(opts, apache_config(opts))
     try:
         for path in paths:
             SourceFile(path).close()  # readable, before anything is sent

@@ -17,6 +17,7 @@ from typing import Any
 
 from logpipe.config import settings as S
 from logpipe.kafka import KafkaAccessDenied, Producer
+from logpipe.logs2kafka.apache_logs import Routes, declared_routes
 from logpipe.logs2kafka.checkpoint import CheckpointError, CheckpointStore
 from logpipe.logs2kafka.dry_run import dry_run_state
 from logpipe.logs2kafka.health import KafkaHealth, connect
@@ -25,6 +26,7 @@ from logpipe.logs2kafka.pipeline import Parser, Pipeline, PipelineSettings
 from logpipe.logs2kafka.rejects import Rejects, line_place
 from logpipe.logs2kafka.setup import (
     SetupError,
+    apache_config,
     default_state_dir,
     pipeline_settings,
     serve_health,
@@ -53,11 +55,15 @@ class Forwarder:
         settings: PipelineSettings | None = None,
         metrics: Metrics | None = None,
         rejects: Rejects | None = None,
+        routes: Routes | None = None,
     ) -> None:
         self.settings = settings or PipelineSettings()
+        self.routes = routes
         self.rejects = rejects
         self.metrics = metrics or Metrics()
-        self.health = KafkaHealth(self.metrics, self.settings.unhealthy_after)
+        self.health = KafkaHealth(self.metrics)
+        #: When the loop last turned (monotonic): /healthz, whatever Kafka does.
+        self.last_turn = time.monotonic()
         self.tailer = tailer
         self._connect = connect
         self._parser = parser
@@ -68,6 +74,7 @@ class Forwarder:
         self.stop_signal.on_stop = tailer.wakeup
         self._behind_paths: set[str] = set()
         self._lost_bytes = 0  # tailer.lost_bytes already counted in the metric
+        self._checkpoint_writes = 0  # tailer.checkpoint_writes already counted
 
     def _ack(self, line: Any) -> None:
         self.tailer.ack(line.file_id, line.end_offset)
@@ -95,6 +102,7 @@ class Forwarder:
                 self._ack,
                 rejects=self.rejects,
                 lookback=self.tailer.lines_before,
+                routes=self.routes.all if self.routes is not None else (),
             )
         except BaseException:
             stop.restore()
@@ -106,8 +114,10 @@ class Forwarder:
         log.info("shipping", extra={"topic": self.producer.topic})
         next_metrics = 0.0
         next_behind = 0.0
+        route_of = self.routes.for_line if self.routes is not None else None
         try:
             while not stop.event.is_set():
+                self.last_turn = time.monotonic()
                 pipeline.pump()
                 room = pipeline.room()
                 got = 0
@@ -115,11 +125,23 @@ class Forwarder:
                     lines = tailer.poll(max_lines=min(room, settings.chunk))
                     got = len(lines)
                     submit = pipeline.submit
-                    for line in lines:
-                        submit(line.data, line.truncated, line, line.line_id, line.file_id)
+                    if route_of is None:
+                        for line in lines:
+                            submit(line.data, line.truncated, line, line.line_id, line.file_id)
+                    else:
+                        for line in lines:
+                            submit(
+                                line.data,
+                                line.truncated,
+                                line,
+                                line.line_id,
+                                line.file_id,
+                                route_of(line),
+                            )
                 now = time.monotonic()
                 if now >= next_metrics:
                     pipeline.publish_metrics()
+                    self._publish_tailer_counts()
                     next_metrics = now + 1.0
                 if now >= next_behind:
                     self._publish_file_metrics()
@@ -179,23 +201,49 @@ class Forwarder:
             metrics.bytes_lost.inc(lost - self._lost_bytes)
             self._lost_bytes = lost
 
+    def _publish_tailer_counts(self) -> None:
+        """Files followed and checkpoint writes, into the metrics (once a second)."""
+        tailer = self.tailer
+        self.metrics.files_followed.set(tailer.followed)
+        writes = tailer.checkpoint_writes
+        if writes > self._checkpoint_writes:
+            self.metrics.checkpoint_writes.inc(writes - self._checkpoint_writes)
+            self._checkpoint_writes = writes
+
     def _connect_following(self) -> Producer:
         """Open the producer; the files are followed between attempts (Kafka down at start)."""
+        self.last_turn = time.monotonic()
         self.tailer.maintain()
         return self._connect()
 
     def live(self) -> bool:
-        """False once Kafka has been unreachable for longer than ``unhealthy_after``."""
-        return self.health.is_healthy()
+        """False once the loop has not turned for ``unhealthy_after`` seconds: the process
+        is stuck, and a restart helps. A Kafka outage is no reason (a restart cannot end
+        it; the loop keeps turning, following the files): /readyz says that one."""
+        return time.monotonic() - self.last_turn <= self.settings.unhealthy_after
 
     def ready(self) -> bool:
-        """Connected to Kafka and Kafka answering (not before the first connection)."""
-        return self.producer is not None and self.health.is_reachable()
+        """Connected to Kafka, Kafka answering (not before the first connection), and at
+        least one file followed (a path that matches nothing ships nothing)."""
+        return self.producer is not None and self.health.is_reachable() and self.tailer.followed > 0
 
 
 def run_tail(paths: list[str], opts: dict[str, Any]) -> int:
-    """``logs2kafka tail``: build the tailer, parser and producer from the options; run."""
-    parser, source, factory = shipping_parts(opts)
+    """``logs2kafka tail``: build the tailer, parser and producer from the options; run.
+
+    Without PATH, ``--apache-config`` gives the paths: every log file the host's Apache
+    configuration declares, each parsed and keyed as declared (``apache_logs``).
+    """
+    config = apache_config(opts)
+    routes: Routes | None = None
+    if not paths:
+        if config is None:
+            raise SetupError("give the PATHs to follow, or --apache-config")
+        try:
+            paths, routes = declared_routes(config, opts)
+        except ValueError as exc:
+            raise SetupError(str(exc)) from exc
+    parser, source, factory = shipping_parts(opts, config)
     state_dir = Path(opts["state_dir"]) if opts.get("state_dir") else default_state_dir()
     scratch = dry_run_state(state_dir) if opts.get("dry_run") else contextlib.nullcontext(state_dir)
     with scratch as directory:
@@ -212,7 +260,7 @@ def run_tail(paths: list[str], opts: dict[str, Any]) -> int:
         metrics = Metrics()
         rejects = Rejects(directory, line_place)
         forwarder = Forwarder(
-            tailer, factory, parser, source, pipeline_settings(opts), metrics, rejects
+            tailer, factory, parser, source, pipeline_settings(opts), metrics, rejects, routes
         )
         try:
             server = serve_health(

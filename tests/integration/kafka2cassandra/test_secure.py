@@ -21,7 +21,8 @@ from logpipe.envelope import encode
 from logpipe.kafka import create_topic, open_producer
 from tests.support.k2c import K2C, entries, wait_until
 
-pytestmark = pytest.mark.integration
+# One secure pair per session: its tests share the pytest worker that started it.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("secure")]
 
 
 def test_schema_poll_and_query_over_sasl_tls_and_cassandra_auth(

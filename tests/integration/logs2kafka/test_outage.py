@@ -1,14 +1,12 @@
 """logs2kafka tail while the broker is stopped for 20 s under load.
 
-Stops the shared local broker: kept short, and the broker is started again in a
-``finally`` whatever happens.
+The broker stopped is one of the test's own (``separate_services``), never the shared
+one that other tests, maybe running at the same time, use.
 """
 
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
@@ -30,18 +28,10 @@ from tests.support.forwarder import (
     seq_of,
     tail_args,
 )
-from tests.support.paths import ROOT
 
 pytestmark = pytest.mark.integration
 
-CTL = ROOT / "services" / "ctl"
 MAX_PENDING = 1000
-
-
-def ctl(command: str) -> None:
-    subprocess.run(
-        [sys.executable, str(CTL), command], check=True, timeout=300, stdin=subprocess.DEVNULL
-    )
 
 
 def http_get(port: int, path: str) -> tuple[int, str]:
@@ -79,8 +69,13 @@ class Writer(threading.Thread):
 
 
 @pytest.mark.parametrize("client", CLIENTS)
-def test_broker_down_20s_under_load_nothing_missing(client, kafka_bootstrap, unique_name, tmp_path):
+def test_broker_down_20s_under_load_nothing_missing(
+    client, separate_services, unique_name, tmp_path
+):
     """One daemon rides the outage out; another is stopped (SIGTERM) in the middle of it."""
+    pair = separate_services
+    pair.ctl("start-kafka")
+    kafka_bootstrap = pair.kafka_bootstrap
     topic = make_topic(kafka_bootstrap, unique_name("outage"))
     quit_topic = make_topic(kafka_bootstrap, unique_name("outage_quit"))
     log, quit_log = tmp_path / "access.log", tmp_path / "quit.log"
@@ -121,7 +116,7 @@ def test_broker_down_20s_under_load_nothing_missing(client, kafka_bootstrap, uni
         reader.close()
         quit_reader.close()
         assert http_get(port, "/healthz")[0] == 200
-        ctl("stop-kafka")
+        pair.ctl("stop-kafka")
         stopped = True
         down_at = time.monotonic()
         while time.monotonic() - down_at < 20:
@@ -140,11 +135,13 @@ def test_broker_down_20s_under_load_nothing_missing(client, kafka_bootstrap, uni
         _status, text = http_get(port, "/metrics")
         behind = [line for line in text.splitlines() if line.startswith("logs2kafka_bytes_behind{")]
         assert behind and str(log) in behind[0] and float(behind[0].split()[-1]) > 0, behind
-        assert http_get(port, "/healthz")[0] == 503, "Kafka down > --unhealthy-after"
+        # Kafka down for longer than --unhealthy-after: not ready, but alive (the loop
+        # turns; a restart would not bring Kafka back)
+        assert http_get(port, "/healthz")[0] == 200
         assert http_get(port, "/readyz")[0] == 503
     finally:
         if stopped:
-            ctl("start-kafka")
+            pair.ctl("start-kafka")
     try:
         time.sleep(3)
         writer.stop.set()

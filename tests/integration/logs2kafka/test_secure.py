@@ -14,7 +14,8 @@ from logpipe.config.connections import KafkaConnection
 from logpipe.kafka import create_topic
 from tests.support.forwarder import CLIENTS, LOGS2KAFKA, TopicReader, access_line
 
-pytestmark = pytest.mark.integration
+# One secure pair per session: its tests share the pytest worker that started it.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("secure")]
 
 
 def _connection(sec) -> KafkaConnection:

@@ -18,7 +18,8 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaTimeoutError
 
-pytestmark = pytest.mark.integration
+# One secure pair per session: its tests share the pytest worker that started it.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("secure")]
 
 SYSTEM_CA = ssl.get_default_verify_paths().cafile
 

@@ -37,7 +37,7 @@ def make(max_pending=10, stall_after=10.0, rejects=None, max_message_bytes=1_048
     producer = FakeProducer(max_message_bytes)
     metrics = Metrics()
     settings = PipelineSettings(max_pending=max_pending, stall_after=stall_after)
-    health = KafkaHealth(metrics, unhealthy_after=60)
+    health = KafkaHealth(metrics)
     pipeline = Pipeline(
         producer, FakeParser(), b"h", settings, metrics, health, acked.append, rejects=rejects
     )
@@ -116,10 +116,6 @@ def test_stall_without_acks_marks_kafka_unreachable():
     pipeline.submit(b"x", False, None)
     pipeline.pump()
     assert not health.is_reachable()
-    assert health.is_healthy()  # not yet past unhealthy_after
-    health.unhealthy_after = 0.0
-    health.unreachable_since -= 1
-    assert not health.is_healthy()
 
 
 def test_parse_errors_counted_and_metrics_published():
@@ -218,7 +214,7 @@ def test_retriable_failures_back_off_and_keep_health_until_the_bound():
         due(pipeline)
         pipeline.pump()  # the re-send
     assert waits[0] <= 0.5 and waits[-1] > 0.9  # growing, jittered
-    assert not health.is_reachable() and health.is_healthy()
+    assert not health.is_reachable()
     producer.complete()
     pipeline.pump()
     assert health.is_reachable() and pipeline._backoff.attempts == 0
@@ -270,7 +266,7 @@ class ClockParser:
 def test_unparsed_line_takes_the_time_before_it_and_keeps_it_when_sent_again():
     producer = FakeProducer()
     metrics = Metrics()
-    health = KafkaHealth(metrics, unhealthy_after=60)
+    health = KafkaHealth(metrics)
     pipeline = Pipeline(
         producer, ClockParser(), b"h", PipelineSettings(), metrics, health, lambda _: None
     )

@@ -99,7 +99,8 @@ UNHEALTHY_AFTER = define(
     "--unhealthy-after",
     "LOGS2KAFKA_UNHEALTHY_AFTER",
     60.0,
-    "Seconds Kafka may be unreachable before /healthz fails.",
+    "Seconds the shipping loop may go without turning before /healthz fails (a stuck "
+    "process; an unreachable Kafka fails /readyz, not /healthz).",
     type=float,
 )
 DRY_RUN = define(
@@ -158,4 +159,14 @@ TIMEZONE = define(
     type=iana_zone,
 )
 
-PARSING = (FORMAT, SOURCE, TYPE, MAX_LINE_BYTES, TIMEZONE)
+APACHE_CONFIG = define(
+    "apache_config",
+    "--apache-config",
+    "LOGS2KAFKA_APACHE_CONFIG",
+    None,
+    "The host's Apache configuration (e.g. /etc/apache2/apache2.conf): --format may name one "
+    "of its LogFormat nicknames, and tail without PATH follows every CustomLog and ErrorLog "
+    "it declares, each in its declared format.",
+)
+
+PARSING = (FORMAT, APACHE_CONFIG, SOURCE, TYPE, MAX_LINE_BYTES, TIMEZONE)

@@ -150,6 +150,7 @@ class CopyTruncate:
             kept = self._hand_over(reader)
             if kept is None:
                 kept = self._adopt_sibling(reader)
+            copied = kept is not None
             if kept is None:
                 reader.flush_partial(out)
                 self._note_read_end(reader)
@@ -168,7 +169,17 @@ class CopyTruncate:
             positions.track(new_id, 0)
             entry = Checkpoint(new_id, reader.path, st.st_dev, st.st_ino, 0, "", 0)
             positions.put(entry, 0, reader=reader)
-        log.warning("file %s was truncated or rewritten; reading it from the start", reader.path)
+        if copied:
+            # logrotate's copytruncate, handled: nothing to look into.
+            log.info(
+                "file %s was copied and truncated; its lines continue in the copy, "
+                "and it is read from the start",
+                reader.path,
+            )
+        else:
+            log.warning(
+                "file %s was truncated or rewritten; reading it from the start", reader.path
+            )
 
     def release(self, reader: FileReader, now: float) -> None:
         """The original of a possible copy was not truncated within ``copy_wait``.
@@ -258,6 +269,7 @@ class CopyTruncate:
         return size
 
     def _continue_in(self, heir: FileReader, entry: Checkpoint, offset: int) -> None:
+        heir.copy_for = entry.path
         tracker = self._positions.continue_generation(entry.file_id, offset)
         self._positions.put(entry, tracker.committed, reader=heir, closed=False)
         log.info("continuing %s in its copy %s from offset %d", entry.path, heir.path, offset)

@@ -33,6 +33,9 @@ from logpipe.observability import get_logger
 
 log = get_logger("tail")
 
+#: Seconds between two warnings that a path still matches no file.
+UNMATCHED_REPEAT = 60.0
+
 
 class Discovery:
     """Scans the paths, opens new files where they should start, notices rotations."""
@@ -60,11 +63,17 @@ class Discovery:
         self.forget_after = forget_after
         self.next_scan = time.monotonic()
         self._open_errors: dict[str, str] = {}
+        #: Files followed under the paths now (open and not rotated away).
+        self.followed = 0
+        #: Pattern -> when it was last said to match nothing (monotonic).
+        self._unmatched: dict[str, float] = {}
 
     def scan(self, now: float, startup: bool = False) -> None:
         """Look at the paths now: open new files, mark those gone as rotated."""
         self.next_scan = now + self.rescan_interval
-        found = paths.scan(self.patterns)
+        unmatched: list[str] = []
+        found = paths.scan(self.patterns, unmatched)
+        self._say_unmatched(unmatched, now)
         files = self._files
         new = [(path, st) for key, (path, st) in found.items() if key not in files]
         # Files with a checkpoint of their own first, so a copy of one of them (same first
@@ -85,12 +94,35 @@ class Discovery:
                 reader.rotated_at = None
         for reader in files:
             if reader.current and reader.key not in found:
-                log.info("file %s rotated away or removed; reading it to its end", reader.path)
+                if reader.copy_for is not None:
+                    log.info(
+                        "copy %s of %s moved on (compressed or rotated); reading it to its end",
+                        reader.path,
+                        reader.copy_for,
+                    )
+                else:
+                    log.info("file %s rotated away or removed; reading it to its end", reader.path)
                 reader.current = False
                 reader.rotated_at = now
         if startup:
             self._recover_rotated(now, {path for path, _st in found.values()})
         self._positions.forget_stale(time.time() - self.forget_after)
+        self.followed = sum(1 for reader in files if reader.current)
+
+    def _say_unmatched(self, unmatched: list[str], now: float) -> None:
+        """A path that matches no file is said at start and again every
+        ``UNMATCHED_REPEAT`` seconds while it matches none (a mistyped path ships
+        nothing); once it matches, that is said once."""
+        said = self._unmatched
+        for pattern in unmatched:
+            last = said.get(pattern)
+            if last is None or now - last >= UNMATCHED_REPEAT:
+                said[pattern] = now
+                log.warning("path %s matches no file: nothing is read from it", pattern)
+        for pattern in list(said):
+            if pattern not in unmatched:
+                del said[pattern]
+                log.info("path %s matches a file now", pattern)
 
     def _open(self, path: str, st: os.stat_result, now: float, startup: bool) -> None:
         try:

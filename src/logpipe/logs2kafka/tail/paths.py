@@ -15,15 +15,17 @@ from logpipe.logs2kafka.tail.identity import file_key
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst", ".lz4", ".zip", ".Z")
 
 
-def expand(patterns: Sequence[str]) -> list[str]:
+def expand(patterns: Sequence[str], unmatched: list[str] | None = None) -> list[str]:
     """Every existing path matching the patterns, in a stable order, without duplicates.
 
     A pattern without glob characters is returned as is if it exists, so a plain path
     works even if its name contains ``[``.  ``**`` matches any depth of directories.
+    The patterns that match nothing are appended to ``unmatched`` (when given).
     """
     seen: set[str] = set()
     out: list[str] = []
     for pattern in patterns:
+        before = len(out)
         expanded = os.path.expanduser(pattern)
         if glob.has_magic(expanded):
             matches: Iterable[str] = sorted(glob.glob(expanded, recursive=True))
@@ -33,17 +35,22 @@ def expand(patterns: Sequence[str]) -> list[str]:
             if path not in seen and not path.endswith(COMPRESSED_SUFFIXES):
                 seen.add(path)
                 out.append(path)
+        if unmatched is not None and len(out) == before:
+            unmatched.append(pattern)
     return out
 
 
-def scan(patterns: Sequence[str]) -> dict[tuple[int, int], tuple[str, os.stat_result]]:
+def scan(
+    patterns: Sequence[str], unmatched: list[str] | None = None
+) -> dict[tuple[int, int], tuple[str, os.stat_result]]:
     """Map (device, inode) -> (path, stat) for every regular file the patterns match.
 
     The first path wins when two names lead to the same file (hard link, symlink).  A
-    file that vanishes between listing and stat is simply not there this time.
+    file that vanishes between listing and stat is simply not there this time. Patterns
+    that match no path go to ``unmatched`` (when given).
     """
     found: dict[tuple[int, int], tuple[str, os.stat_result]] = {}
-    for path in expand(patterns):
+    for path in expand(patterns, unmatched):
         try:
             st = os.stat(path)
         except OSError:

@@ -34,6 +34,7 @@ class Positions:
         self._trackers: dict[str, AckTracker] = {}  # file_id -> tracker (open or draining)
         self._draining: dict[str, bool] = {}  # closed file_id -> forget its entry when done
         self.lost_bytes = 0  # bytes of followed files gone before they were read
+        self.writes = 0  # checkpoint writes that reached the disk
 
     # -- from any thread -----------------------------------------------------------------------
 
@@ -60,6 +61,7 @@ class Positions:
                 with self.lock:
                     self.store.mark_dirty()
                 raise
+            self.writes += 1
         return True
 
     def _gather(self) -> bytes | None:

@@ -86,6 +86,8 @@ class FileReader:
         self.ids = LineIds(fd)
         self.current = True  # still found under one of the followed paths
         self.copy_of: str | None = None  # held unread: maybe the copy of this file_id
+        #: The path of the truncated file whose lines this copy continues (copytruncate).
+        self.copy_for: str | None = None
         self.copy_until = 0.0  # ... until then (monotonic)
         self.rotated_at: float | None = None
         self.last_data = now  # when bytes last arrived (monotonic)

@@ -275,6 +275,17 @@ class Tailer:
         now = time.monotonic()
         return now >= self._discovery.next_scan or self._harvester.work_ready(now)
 
+    @property
+    def checkpoint_writes(self) -> int:
+        """Checkpoint writes that reached the disk so far (they happen when positions moved)."""
+        return self._positions.writes
+
+    @property
+    def followed(self) -> int:
+        """Files followed under the paths now (open and not rotated away), as of the last
+        rescan: 0 while every path matches nothing. Read from any thread."""
+        return self._discovery.followed
+
     def wakeup(self) -> None:
         """End a ``wait`` in another thread now (for example on shutdown)."""
         self._wake.set()

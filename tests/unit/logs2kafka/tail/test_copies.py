@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import logging
 import os
 import shutil
 import time
@@ -31,7 +33,7 @@ def copytruncate(log, n: int = 1) -> None:
     os.truncate(log, 0)
 
 
-def follow_copytruncate(tmp_path, rescan_interval: float, pause: float):
+def follow_copytruncate(tmp_path, rescan_interval: float, pause: float, caplog=None):
     log = tmp_path / "access.log"
     log.write_bytes(lines(0, 100))
     assert log.stat().st_size > 1024  # the fingerprint is complete
@@ -49,6 +51,11 @@ def follow_copytruncate(tmp_path, rescan_interval: float, pause: float):
     time.sleep(pause)
     c.until(lambda: len(c.lines) >= 160)
     c.settle(0.3)
+    if caplog is not None:  # logrotate compresses the copy at its next run
+        copy = log.with_name("access.log.1")
+        log.with_name("access.log.1.gz").write_bytes(gzip.compress(copy.read_bytes()))
+        copy.unlink()
+        c.settle(0.5)
     tailer.close()
     assert_exactly_once_in_order(c.lines, 160)
     first = c.lines[0].file_id
@@ -58,12 +65,31 @@ def follow_copytruncate(tmp_path, rescan_interval: float, pause: float):
     return c
 
 
-def test_copy_seen_before_the_truncation_continues_the_file(tmp_path):
-    follow_copytruncate(tmp_path, rescan_interval=0.05, pause=0.1)  # rescan due first
+def test_copy_seen_before_the_truncation_continues_the_file(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    follow_copytruncate(tmp_path, rescan_interval=0.05, pause=0.1, caplog=caplog)  # rescan first
+    said_calmly(caplog, tmp_path, copy_followed=True)
 
 
-def test_copy_seen_after_the_truncation_continues_the_file(tmp_path):
-    follow_copytruncate(tmp_path, rescan_interval=0.4, pause=0.0)  # truncation seen first
+def test_copy_seen_after_the_truncation_continues_the_file(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    follow_copytruncate(tmp_path, rescan_interval=0.4, pause=0.0, caplog=caplog)  # truncation first
+    said_calmly(caplog, tmp_path, copy_followed=False)  # the copy was read and closed before
+
+
+def said_calmly(caplog, tmp_path, copy_followed: bool) -> None:
+    """A copytruncate handled is INFO, and its copy is called a copy, not a rotated file."""
+    tail = [r for r in caplog.records if r.name == "logpipe.tail"]
+    assert [r.getMessage() for r in tail if r.levelno >= logging.WARNING] == []
+    messages = [r.getMessage() for r in tail]
+    log = tmp_path / "access.log"
+    assert (
+        f"file {log} was copied and truncated; its lines continue in the copy, "
+        "and it is read from the start" in messages
+    )
+    moved = f"copy {log}.1 of {log} moved on (compressed or rotated); reading it to its end"
+    assert (moved in messages) is copy_followed
+    assert not any("rotated away or removed" in m for m in messages)
 
 
 def test_copy_checkpoint_resumes_in_the_copy_after_restart(tmp_path):
