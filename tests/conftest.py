@@ -272,6 +272,7 @@ class LocalCluster:
 
     kafka_bootstrap: str
     cassandra_contact_points: str
+    run_dir: Path
 
     def ctl(self, *args: str, timeout: float = 600) -> dict:
         """services/ctl --cluster, e.g. cluster.ctl("start-kafka", "--node", "2")."""
@@ -324,8 +325,8 @@ class LocalCluster:
 
 
 @pytest.fixture(scope="session")
-def local_cluster() -> LocalCluster:
-    """The local cluster, ready: the running one (`make services-up` starts it), else started
+def running_cluster() -> LocalCluster:
+    """The local cluster, ready: the running one (`make cluster-up` starts it), else started
     here once. services/ctl holds a file lock on the cluster's folder while it starts it, so
     two pytest workers asking at once start it once; it is left running for the next run
     (`services/ctl down --cluster` stops it)."""
@@ -333,4 +334,17 @@ def local_cluster() -> LocalCluster:
     return LocalCluster(
         kafka_bootstrap=outcome["kafka_bootstrap"],
         cassandra_contact_points=outcome["cassandra_contact_points"],
+        run_dir=Path(outcome["run_dir"]),
     )
+
+
+@pytest.fixture
+def local_cluster(running_cluster: LocalCluster) -> Iterator[LocalCluster]:
+    """The local cluster, for one test at a time: cluster tests stop and start nodes, so
+    each holds a file lock in the cluster's folder while it runs (pytest workers wait for
+    each other's cluster tests, whatever worker each landed on), and finds the cluster
+    healthy when it starts."""
+    with open(running_cluster.run_dir / "tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        running_cluster.restore()
+        yield running_cluster

@@ -147,6 +147,7 @@ def _cluster_command(args: argparse.Namespace) -> object:
             result["health"] = _wait_healthy(profile, time.monotonic() + profile.timeout)
             result["seconds"] = round(time.monotonic() - started_at, 1)
             result["kafka_bootstrap"] = profile.kafka_bootstrap()
+            result["run_dir"] = str(profile.run_dir)
             result["cassandra_contact_points"] = ",".join(
                 f"{profile.address(n)}:{profile.cassandra_port}" for n in range(1, cluster.SIZE + 1)
             )

@@ -160,8 +160,8 @@ def _ring_view(host: str, port: int) -> list[str]:
 
 def health(cluster: ClusterProfile) -> dict[str, object]:
     """The cluster as a client sees it: which Kafka brokers are registered (from any
-    answering node) and answer, and how many Cassandra nodes are up and normal in every up node's view
-    (what `nodetool status` would call UN)."""
+    answering node) and answer, and how many Cassandra nodes are up and normal in every up
+    node's view (what `nodetool status` would call UN)."""
     brokers: set[int] = set()
     for n in range(SIZE):
         try:

@@ -6,8 +6,9 @@ min.insync.replicas=2, Cassandra writes LOCAL_QUORUM with keyspace replication 3
 loss leaves a quorum: writes go on while the node is down, no daemon exits, and the end is
 every line once.
 
-Every test here stops cluster nodes, so they run one after another on one xdist worker
-(group "cluster") and leave the cluster healthy (``local_cluster.restore()``).
+Tests on the cluster run one at a time (the ``local_cluster`` fixture holds a file lock;
+they are also in the "cluster" xdist group), and this one leaves the cluster healthy
+(``local_cluster.restore()``).
 """
 
 from __future__ import annotations

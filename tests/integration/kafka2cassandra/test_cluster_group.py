@@ -2,8 +2,8 @@
 then three replicas; under steady load one is killed with kill -9 and another added; every
 row arrives once (event mode: a record read again after the kill overwrites its row).
 
-In the "cluster" xdist group: it runs on the worker that stops cluster nodes, never while
-one is down.
+Tests on the cluster run one at a time (the ``local_cluster`` fixture holds a file lock;
+they are also in the "cluster" xdist group), never while a node is down.
 """
 
 from __future__ import annotations

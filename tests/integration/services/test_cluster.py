@@ -3,8 +3,8 @@ Cassandra ring, beside the single pair, with production's defaults: topics RF 3 
 min.insync.replicas=2, and `kafka2cassandra schema --replication-factor 3` makes a keyspace
 of three replicas. (Nodes stopped and started: tests/e2e/test_cluster_faults.py.)
 
-In the "cluster" xdist group: they run on the worker that stops and starts cluster nodes,
-never while a node is down.
+Tests on the cluster run one at a time (the ``local_cluster`` fixture holds a file lock;
+they are also in the "cluster" xdist group), never while a node is down.
 """
 
 from __future__ import annotations
