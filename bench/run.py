@@ -16,6 +16,9 @@ Components and their contenders (ours first):
 8. ``query --status 5xx --since 1h`` and ``--count-by status`` on 1,000,000 rows, beside
    a full scan that parses every raw line (bench_query.py), run once, only when asked
    (``--only query``: it takes about a quarter of an hour).
+9. The three-node cluster beside the single node (bench_cluster.py): kafka2cassandra
+   rows/s at ONE and LOCAL_QUORUM, per replica with one to three replicas, and
+   logs2kafka lines/s per CPU second; its own interleaved rounds.
 
 Rounds interleave the contenders (ours, baselines, ours, baselines, ...), so a busy
 minute of the machine hits all of them; each figure is the median over the rounds
@@ -25,7 +28,7 @@ and the charts (bench/report.py); a quick run writes them into bench/results/loc
 instead, which git ignores, so only a full run changes the committed results.
 
     .venv/bin/python bench/run.py [--quick] [--runs N]
-        [--only parse,ship,poll,fields,e2e,backlog,query]
+        [--only parse,ship,poll,fields,e2e,backlog,cluster,query]
 """
 
 from __future__ import annotations
@@ -310,7 +313,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one round")
     parser.add_argument("--runs", type=int, help="rounds (default 3, quick 1)")
-    parser.add_argument("--only", default="parse,ship,poll,fields,e2e,backlog")
+    parser.add_argument("--only", default="parse,ship,poll,fields,e2e,backlog,cluster")
     parser.add_argument(
         "--results",
         type=Path,
@@ -397,6 +400,18 @@ def main() -> int:
             "query", lambda: guarded("query", lambda: bench_query.run(rows)), tries=1
         )
         kit.say(f"  {json.dumps(results['query'])}")
+    if "cluster" in only:
+        kit.say("== the three-node cluster beside the single node (bench_cluster.py)")
+        import bench_cluster
+
+        rows, lines = (30_000, 30_000) if opts.quick else (120_000, 100_000)
+        results["cluster"] = undisturbed(
+            "cluster",
+            lambda: guarded("cluster", lambda: bench_cluster.run(rows, lines, runs)),
+            tries=1,
+        )
+        if "failed" not in results["cluster"]:
+            bench_cluster.print_table(results["cluster"])
     results["duration_s"] = round(time.monotonic() - started, 1)
     disturbed = list(DISTURBED)
     if disturbed:

@@ -8,6 +8,10 @@ tutorial's count and time-window queries through ``kafka2cassandra query``, the
 throughput, and the delay from append to row. The daemons are stopped cleanly at the
 end; the local services keep running.
 
+``--cluster`` (``make demo-cluster``) runs the same on the local three-node cluster
+(``services/ctl --cluster``): the topic with the brokers' replication (3, with
+min.insync.replicas=2), the keyspace with replication 3, writes at LOCAL_QUORUM.
+
 With ``--prometheus`` (``make demo DEMO_ARGS=--prometheus``) a local Prometheus (Debian's
 package) scrapes the three daemons with the rules of deploy/prometheus loaded; the demo
 prints its address and, at the end, the alerts that fired.
@@ -16,6 +20,7 @@ prints its address and, at the end, the alerts that fired.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -77,6 +82,9 @@ def main() -> int:
     parser.add_argument("--topic", default="www_logs")
     parser.add_argument("--keyspace", default="admintome")
     parser.add_argument(
+        "--cluster", action="store_true", help="on the three-node cluster of services/ctl"
+    )
+    parser.add_argument(
         "--prometheus",
         action="store_true",
         help="scrape the daemons with a local Prometheus and its alert rules; print the "
@@ -84,14 +92,40 @@ def main() -> int:
     )
     opts = parser.parse_args()
 
+    endpoints: list[str] = []
+    replication, consistency = "1", "ONE"
     kafka = KafkaConnection()
     cassandra = CassandraConnection(keyspace=opts.keyspace)
+    if opts.cluster:
+        say("== the cluster: services/ctl up --cluster")
+        up = subprocess.run(
+            [str(ROOT / "services" / "ctl"), "--json", "--cluster", "up"],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        cluster = json.loads(up.stdout.strip().splitlines()[-1])
+        say(f"  healthy: {cluster['health']}")
+        bootstrap, contact = cluster["kafka_bootstrap"], cluster["cassandra_contact_points"]
+        say(f"  kafka {bootstrap}\n  cassandra {contact}")
+        kafka = KafkaConnection(bootstrap_servers=bootstrap)
+        cassandra = CassandraConnection(contact_points=contact, keyspace=opts.keyspace)
+        endpoints = ["--bootstrap-servers", bootstrap, "--contact-points", contact]
+        replication, consistency = "3", "LOCAL_QUORUM"
+    # logs2kafka takes no contact points: only the Kafka half of the endpoints
+    kafka_endpoints = endpoints[:2]
+    cassandra_endpoints = endpoints[2:]
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir()
     run = os.urandom(4).hex()
 
     say(f"== topic {opts.topic} ({opts.partitions} partitions) and schema {opts.keyspace}.logs")
-    created = create_topic(kafka, opts.topic, partitions=opts.partitions)
+    created = create_topic(
+        kafka,
+        opts.topic,
+        partitions=opts.partitions,
+        replication_factor=None if opts.cluster else 1,  # the cluster's brokers say 3
+    )
     say(f"  topic {'created' if created else 'already there'}")
     subprocess.run(
         [
@@ -100,9 +134,10 @@ def main() -> int:
             "--keyspace",
             opts.keyspace,
             "--replication-factor",
-            "1",
+            replication,
             "--log-format",
             "text",
+            *cassandra_endpoints,
         ],
         check=True,
     )
@@ -120,7 +155,8 @@ def main() -> int:
             "--keyspace",
             opts.keyspace,
             "--consistency",
-            "ONE",
+            consistency,
+            *endpoints,
         ],
         port,
     )
@@ -144,6 +180,7 @@ def main() -> int:
                 opts.topic,
                 "--state-dir",
                 str(WORK / source / "state"),
+                *kafka_endpoints,
             ],
             ports[name],
         )
@@ -152,14 +189,14 @@ def main() -> int:
             wait_ready(ports[name], name, proc, timeout=60)
             say(f"  {name:<22} ready (metrics on 127.0.0.1:{ports[name]}/metrics)")
         if not opts.prometheus:
-            return demo(opts, run, logs, cassandra, procs)
+            return demo(opts, run, logs, cassandra, procs, cassandra_endpoints)
         targets = {
             "kafka2cassandra": [ports["kafka2cassandra"]],
             "logs2kafka": [ports[name] for name in ports if name.startswith("logs2kafka")],
         }
         with prometheus(WORK / "prometheus", targets) as server:
             say(f"== Prometheus at {server.url} (alerts: {server.url}/alerts)")
-            code = demo(opts, run, logs, cassandra, procs)
+            code = demo(opts, run, logs, cassandra, procs, cassandra_endpoints)
             time.sleep(3)  # a last scrape and rule evaluation
             firing = server.firing()
             names = ", ".join(sorted(a["labels"]["alertname"] for a in firing)) or "none"
@@ -169,7 +206,10 @@ def main() -> int:
         say("== stopping the daemons (SIGTERM)")
         for name, proc in procs.items():
             stop(name, proc)
-        say("The local Kafka and Cassandra keep running: `make services-down` stops them.")
+        if opts.cluster:
+            say("The cluster keeps running: `make cluster-down` stops it.")
+        else:
+            say("The local Kafka and Cassandra keep running: `make services-down` stops them.")
 
 
 def demo(
@@ -178,6 +218,7 @@ def demo(
     logs: dict[str, Path],
     cassandra: CassandraConnection,
     procs: dict[str, subprocess.Popen[bytes]],
+    cassandra_endpoints: list[str],
 ) -> int:
     corpus = load_lines(CORPUS)
     total = int(opts.seconds * opts.rate)
@@ -228,6 +269,7 @@ def demo(
         "text",
         "--log-level",
         "warning",
+        *cassandra_endpoints,
     ]
     say("== the tutorial's count: select count(*) ... where log_source = 'www2' ...")
     say("$ kafka2cassandra query --source www2 --count")

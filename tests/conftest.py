@@ -262,3 +262,89 @@ def secure_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secure
         yield SecureServices(env=env, client=outcome["client"])
     finally:
         run_ctl("--secure", "down", env=env)
+
+
+@dataclass
+class LocalCluster:
+    """The three-node cluster of `services/ctl --cluster`: three Kafka brokers (a KRaft
+    quorum of three, topics RF 3 with min.insync.replicas=2) and a three-node Cassandra ring
+    on 127.0.0.1-3."""
+
+    kafka_bootstrap: str
+    cassandra_contact_points: str
+    run_dir: Path
+
+    def ctl(self, *args: str, timeout: float = 600) -> dict:
+        """services/ctl --cluster, e.g. cluster.ctl("start-kafka", "--node", "2")."""
+        return run_ctl("--cluster", *args, timeout=timeout)
+
+    def status(self) -> dict:
+        return self.ctl("status")
+
+    def pid(self, node: str) -> int:
+        """The pid of one node ("kafka2", "cassandra3")."""
+        pid = self.status()["nodes"][node]["pid"]
+        assert pid, f"{node} is not running"
+        return int(pid)
+
+    def kill9(self, node: str) -> int:
+        """kill -9 one node, as a crash or an OOM kill would; returns its pid."""
+        pid = self.pid(node)
+        os.kill(pid, signal.SIGKILL)
+        while Path(f"/proc/{pid}").exists() and _state(pid) != "Z":
+            time.sleep(0.1)
+        return pid
+
+    def restore(self) -> dict:
+        """Start whatever node is down and wait until the cluster is healthy again (three
+        brokers, three UN nodes)."""
+        return self.ctl("up")
+
+    def remove(self, topics: list[str], keyspace: str | None = None) -> None:
+        """Delete a test's topics (and keyspace) again: every partition on the cluster is
+        three replicas that each broker restart recovers and brings back in sync."""
+        from cassandra.cluster import Cluster
+        from kafka.admin import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=self.kafka_bootstrap)
+        try:
+            existing = set(admin.list_topics())
+            gone = [topic for topic in topics if topic in existing]
+            if gone:
+                admin.delete_topics(gone, timeout_ms=30_000)
+        finally:
+            admin.close()
+        if keyspace is not None:
+            points = self.cassandra_contact_points.split(",")
+            hosts = [point.split(":")[0] for point in points]
+            cluster = Cluster(hosts, port=int(points[0].split(":")[1]))
+            try:
+                cluster.connect().execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=60)
+            finally:
+                cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def running_cluster() -> LocalCluster:
+    """The local cluster, ready: the running one (`make cluster-up` starts it), else started
+    here once. services/ctl holds a file lock on the cluster's folder while it starts it, so
+    two pytest workers asking at once start it once; it is left running for the next run
+    (`services/ctl down --cluster` stops it)."""
+    outcome = run_ctl("--cluster", "up", timeout=900)
+    return LocalCluster(
+        kafka_bootstrap=outcome["kafka_bootstrap"],
+        cassandra_contact_points=outcome["cassandra_contact_points"],
+        run_dir=Path(outcome["run_dir"]),
+    )
+
+
+@pytest.fixture
+def local_cluster(running_cluster: LocalCluster) -> Iterator[LocalCluster]:
+    """The local cluster, for one test at a time: cluster tests stop and start nodes, so
+    each holds a file lock in the cluster's folder while it runs (pytest workers wait for
+    each other's cluster tests, whatever worker each landed on), and finds the cluster
+    healthy when it starts."""
+    with open(running_cluster.run_dir / "tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        running_cluster.restore()
+        yield running_cluster

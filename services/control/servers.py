@@ -41,6 +41,7 @@ class Server:
     """One JVM of a profile: its folder, pid file, log, and the readiness check."""
 
     name = ""
+    host = HOST
 
     def __init__(self, profile: Profile) -> None:
         self.profile = profile
@@ -74,9 +75,9 @@ class Server:
         pid = self.pid()
         if pid is not None:
             return pid
-        if probes.port_open(HOST, self.port):
+        if probes.port_open(self.host, self.port):
             raise StartError(
-                f"{self.name}: port {HOST}:{self.port} is already taken by a process that "
+                f"{self.name}: port {self.host}:{self.port} is already taken by a process that "
                 f"{self.pidfile} does not record; move ours with the LOGPIPE_*_PORT variables"
             )
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -135,7 +136,10 @@ class Kafka(Server):
         p = self.profile
         protocol = "SASL_SSL" if p.secure else "PLAINTEXT"
         return {
-            "controller_port": str(p.kafka_controller_port),
+            "node_id": "1",
+            "voters": f"1@{HOST}:{p.kafka_controller_port}",
+            "replication": "1",
+            "min_isr": "1",
             "listeners": f"{protocol}://{HOST}:{p.kafka_port},CONTROLLER://{HOST}:{p.kafka_controller_port}",
             "advertised_listeners": f"{protocol}://{HOST}:{p.kafka_port}",
             "protocol_map": f"CONTROLLER:PLAINTEXT,{protocol}:{protocol}",
@@ -144,8 +148,11 @@ class Kafka(Server):
             "data_dir": str(self.dir / "data"),
         }
 
+    def _cluster_id_file(self) -> Path:
+        return self.dir / "cluster.id"
+
     def _cluster_id(self) -> str:
-        path = self.dir / "cluster.id"
+        path = self._cluster_id_file()
         if path.exists():
             return path.read_text().strip()
         while True:
@@ -209,7 +216,7 @@ class Cassandra(Server):
         return self.profile.cassandra_port
 
     def describe(self) -> str:
-        return f"{HOST}:{self.port} (storage {self.profile.cassandra_storage_port})"
+        return f"{self.host}:{self.port} (storage {self.profile.cassandra_storage_port})"
 
     def _client(self) -> tuple[tuple[str, str] | None, ssl.SSLContext | None]:
         if not self.profile.secure:
@@ -239,7 +246,7 @@ class Cassandra(Server):
 
     def check(self) -> str:
         credentials, tls = self._client()
-        version = probes.cassandra_ready(HOST, self.port, credentials=credentials, tls=tls)
+        version = probes.cassandra_ready(self.host, self.port, credentials=credentials, tls=tls)
         return f"Cassandra {version}"
 
     def prepare(self) -> None:
@@ -247,17 +254,24 @@ class Cassandra(Server):
         if p.secure:
             security.ensure_certificates(p)
         _render(
-            CONF_DIR / "cassandra" / "cassandra.yaml",
-            self.dir / "cassandra.yaml",
-            {
-                "storage_port": str(p.cassandra_storage_port),
-                "ssl_storage_port": str(p.cassandra_ssl_storage_port),
-                "native_port": str(p.cassandra_port),
-                "data_dir": str(self.dir / "data"),
-                "extra": security.cassandra_yaml(p) if p.secure else "",
-            },
+            CONF_DIR / "cassandra" / "cassandra.yaml", self.dir / "cassandra.yaml", self._yaml()
         )
         (self.dir / "logs").mkdir(exist_ok=True)
+
+    def _yaml(self) -> dict[str, str]:
+        p = self.profile
+        return {
+            "cluster_name": "logpipe",
+            "address": HOST,
+            "seeds": f"{HOST}:{p.cassandra_storage_port}",
+            "storage_port": str(p.cassandra_storage_port),
+            "ssl_storage_port": str(p.cassandra_ssl_storage_port),
+            "native_port": str(p.cassandra_port),
+            "data_dir": str(self.dir / "data"),
+            "memtable_space": "128MiB",
+            "hinted_handoff": "false",
+            "extra": security.cassandra_yaml(p) if p.secure else "",
+        }
 
     def argv(self) -> list[str]:
         p = self.profile

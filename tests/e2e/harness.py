@@ -36,15 +36,19 @@ def prepare(
     kafka: KafkaConnection,
     cassandra: CassandraConnection,
     topic: str,
-    dlq: str,
+    dlq: str | None,
     partitions: int,
+    replication: int = 1,
 ) -> None:
-    """What an operator sets up first: the topic, its dead-letter topic, and the schema
-    (replication factor 1 on the local node) in ``cassandra.keyspace``."""
-    create_topic(kafka, topic, partitions=partitions)
-    create_topic(kafka, dlq, partitions=1)
-    with Store(cassandra) as store:
-        store.apply_schema(cassandra.keyspace, Replication.parse(1))
+    """What an operator sets up first: the topic, its dead-letter topic (unless None: the
+    poller then creates it), and the schema in ``cassandra.keyspace``, with ``replication``
+    (1 on the local node; on the cluster 3, the topics getting the brokers' default)."""
+    topic_replication = 1 if replication == 1 else None
+    create_topic(kafka, topic, partitions=partitions, replication_factor=topic_replication)
+    if dlq is not None:
+        create_topic(kafka, dlq, partitions=1, replication_factor=topic_replication)
+    with Store(cassandra, consistency="ALL") as store:
+        store.apply_schema(cassandra.keyspace, Replication.parse(replication))
 
 
 @dataclass
@@ -67,11 +71,14 @@ class Stage:
         unique_name: Callable[[str], str],
         prefix: str,
         partitions: int,
+        replication: int = 1,
+        create_dlq: bool = True,
     ) -> Stage:
         """Fresh names from ``prefix``, set up as an operator would (``prepare``)."""
         names = (unique_name(p) for p in (prefix, f"{prefix}_dlq", f"{prefix}_ks", f"{prefix}_g"))
         stage = cls(bootstrap, contact_points, *names)
-        prepare(stage.kafka, stage.cassandra, stage.topic, stage.dlq, partitions=partitions)
+        dlq = stage.dlq if create_dlq else None
+        prepare(stage.kafka, stage.cassandra, stage.topic, dlq, partitions, replication)
         return stage
 
     @property

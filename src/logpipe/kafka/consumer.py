@@ -59,6 +59,14 @@ class ConsumerSettings:
     reconnect_backoff_max_ms: int = 2_000
     client_id: str = "kafka2cassandra"
 
+    @classmethod
+    def with_session_timeout(cls, seconds: float, **fields: object) -> ConsumerSettings:
+        """Settings whose session lasts ``seconds``, heartbeats every third of it (at most
+        3 s, as Kafka recommends: a member misses two before it is given up)."""
+        session_ms = int(seconds * 1000)
+        heartbeat_ms = max(100, min(3_000, session_ms // 3))
+        return cls(session_timeout_ms=session_ms, heartbeat_interval_ms=heartbeat_ms, **fields)
+
 
 class RebalanceHandler(Protocol):
     """What the poller does when partitions come and go (called on the client's IO

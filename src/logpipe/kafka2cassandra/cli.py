@@ -54,8 +54,10 @@ def poll(**opts: Any) -> None:
         shutdown_timeout=opts["shutdown_timeout"],
         metrics_port=opts["metrics_port"],
         metrics_host=opts["metrics_address"],
-        consumer=ConsumerSettings(
-            group_id=opts["group_id"], group_instance_id=opts["group_instance_id"] or None
+        consumer=ConsumerSettings.with_session_timeout(
+            opts["session_timeout"],
+            group_id=opts["group_id"],
+            group_instance_id=opts["group_instance_id"] or None,
         ),
     )
     poller = Poller(

@@ -22,6 +22,17 @@ GROUP_INSTANCE_ID = define(
     "Static group membership (e.g. the pod name): a restart within the session timeout "
     "keeps its partitions without a rebalance.",
 )
+SESSION_TIMEOUT = define(
+    "session_timeout",
+    "--session-timeout",
+    "KAFKA2CASSANDRA_SESSION_TIMEOUT",
+    45.0,
+    "Seconds without a heartbeat before the group gives a replica's partitions to the "
+    "others (a replica killed or cut off); heartbeats go every third of it, at most 3 s. "
+    "The broker bounds it (group.min/max.session.timeout.ms: 6 to 300 s by default).",
+    type=float,
+    minimum=1.0,
+)
 LOG_ID = define(
     "log_id",
     "--log-id",
@@ -114,6 +125,7 @@ POLLER = (
     TABLE,
     GROUP_ID,
     GROUP_INSTANCE_ID,
+    SESSION_TIMEOUT,
     LOG_ID,
     DLQ_TOPIC,
     DLQ_REPLICATION_FACTOR,
