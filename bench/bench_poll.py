@@ -66,6 +66,9 @@ def child_logpipe(args: argparse.Namespace) -> dict:
     from logpipe.kafka import ConsumerSettings
     from logpipe.kafka2cassandra.poller import Poller, PollerConfig
 
+    fetching = {}
+    if args.fetch_max_wait_ms is not None:
+        fetching["fetch_max_wait_ms"] = args.fetch_max_wait_ms
     config = PollerConfig(
         topic=args.topic,
         keyspace=args.keyspace,
@@ -73,7 +76,7 @@ def child_logpipe(args: argparse.Namespace) -> dict:
         dlq_topic=f"{args.topic}_dlq",
         batch_rows=args.batch_rows,
         max_in_flight=args.max_in_flight,
-        consumer=ConsumerSettings(group_id=f"bench_{uuid.uuid4().hex[:8]}"),
+        consumer=ConsumerSettings(group_id=f"bench_{uuid.uuid4().hex[:8]}", **fetching),
     )
     poller = Poller(
         config,
@@ -175,6 +178,7 @@ def main() -> None:
     parser.add_argument("--keyspace")
     parser.add_argument("--log-id", default="now")
     parser.add_argument("--batch-rows", type=int, default=32)
+    parser.add_argument("--fetch-max-wait-ms", type=int, help="(child) instead of ours")
     args = parser.parse_args()
 
     if args.child:

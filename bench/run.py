@@ -7,7 +7,9 @@ Components and their contenders (ours first):
    (bench_ship.py), ``logs2kafka tail``, rsyslog imfile+omkafka and ``kcat -P``
    (bench_shippers.py).
 3. Kafka -> Cassandra (rows/s, peak RSS): ``kafka2cassandra poll``, the tutorial's
-   poller and the driver's ``execute_concurrent`` ceiling (bench_poll.py).
+   poller and the driver's ``execute_concurrent`` (bench_poll.py); beside the Java loader,
+   the node's real ceiling (bench_ceiling.py); records in one of a topic's partitions
+   against the same records spread out (bench_skew.py).
 4. End to end and 5. memory over time (bench_e2e.py): one long experiment, run once.
 6. kafka2cassandra draining a backlog of 1,000,000 records: peak RSS, rows/s
    (bench_backlog.py), run once.
@@ -28,7 +30,7 @@ and the charts (bench/report.py); a quick run writes them into bench/results/loc
 instead, which git ignores, so only a full run changes the committed results.
 
     .venv/bin/python bench/run.py [--quick] [--runs N]
-        [--only parse,ship,poll,fields,e2e,backlog,cluster,query]
+        [--only parse,ship,poll,fields,ceiling,skew,e2e,backlog,cluster,query]
 """
 
 from __future__ import annotations
@@ -57,9 +59,11 @@ TRIES = 3
 #: Sizes per mode: lines (or rows) per measurement.
 SIZES = {
     "quick": {"parse": 20_000, "ship": 50_000, "c_ship": 150_000, "tutorial_ship": 1_000,
-              "poll": 20_000, "tutorial_poll": 1_000, "fields": 20_000},
+              "poll": 20_000, "tutorial_poll": 1_000, "fields": 20_000,
+              "ceiling": 20_000, "skew": 20_000},
     "full": {"parse": 100_000, "ship": 200_000, "c_ship": 1_000_000, "tutorial_ship": 5_000,
-             "poll": 100_000, "tutorial_poll": 3_000, "fields": 50_000},
+             "poll": 100_000, "tutorial_poll": 3_000, "fields": 50_000,
+             "ceiling": 100_000, "skew": 60_000},
 }  # fmt: skip
 
 
@@ -202,6 +206,41 @@ def fields_round(ctx: Context, sizes: dict[str, int]) -> dict[str, dict[str, Any
     return {name: rate_of(row) for name, row in module.run(sizes["fields"]).items()}
 
 
+def ceiling_round(ctx: Context, sizes: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """kafka2cassandra beside the Java loader (bench_ceiling.py): the node's ceiling."""
+    names = ("Java loader, batches of 32", "kafka2cassandra poll")
+    if shutil.which("mvn") is None or shutil.which("java") is None:
+        return unavailable("needs Maven and a JDK 17 to build bench/java-loader", *names)
+    module = optional("bench_ceiling")
+    if module is None:
+        return unavailable("bench/bench_ceiling.py missing", *names)
+    variants = "now:32" if sizes["ceiling"] < 50_000 else "now:32,event:32"
+    measured = module.run(sizes["ceiling"], variants)
+
+    def short(name: str) -> str:  # as the poll component names them
+        for part in (" (ceiling)", " --log-id now", " --batch-rows 32"):
+            name = name.replace(part, "")
+        return name
+
+    return {short(n): rate_of(row) for n, row in measured.items()}
+
+
+def skew_round(ctx: Context, sizes: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """The same records in one of three partitions, spread, and in a 1-partition topic."""
+    module = optional("bench_skew")
+    if module is None:
+        return unavailable("bench/bench_skew.py missing", SKEWED)
+    measured = module.run(sizes["skew"], 3)
+    renamed = dict(zip(measured, [SKEWED, SPREAD, "kafka2cassandra poll, 1-partition topic",
+                                  "kafka2cassandra poll, 1 of 3, fetch wait 500 ms (before)"],
+                       strict=True))  # fmt: skip
+    return {renamed[n]: rate_of(row) for n, row in measured.items()}
+
+
+SKEWED = "kafka2cassandra poll, records in 1 of 3 partitions"
+SPREAD = "kafka2cassandra poll, records spread over 3 partitions"
+
+
 def rate_of(row: dict[str, Any]) -> dict[str, Any]:
     """Component scripts name their rate lines_per_s or rows_per_s; the runner says rate."""
     out = dict(row)
@@ -252,6 +291,21 @@ def components(ctx: Context) -> list[Component]:
                     "tutorial columns only (today's table)"
                 )
             },
+        ),
+        Component(
+            "ceiling",
+            "Kafka -> Cassandra, against the Java loader",
+            "rows/s",
+            "kafka2cassandra poll",
+            lambda s: ceiling_round(ctx, s),
+            "the loader: java-driver 4.17, same rows, no Kafka, 256 in flight",
+        ),
+        Component(
+            "skew",
+            "Kafka -> Cassandra, records in one partition",
+            "rows/s",
+            SKEWED,
+            lambda s: skew_round(ctx, s),
         ),
     ]
 
@@ -313,7 +367,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one round")
     parser.add_argument("--runs", type=int, help="rounds (default 3, quick 1)")
-    parser.add_argument("--only", default="parse,ship,poll,fields,e2e,backlog,cluster")
+    parser.add_argument("--only", default="parse,ship,poll,fields,ceiling,skew,e2e,backlog,cluster")
     parser.add_argument(
         "--results",
         type=Path,

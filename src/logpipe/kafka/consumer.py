@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from logpipe.config.connections import KafkaConnection
 from logpipe.config.settings import GROUP_ID, GROUP_INSTANCE_ID
@@ -21,9 +21,13 @@ Partition = tuple[str, int]
 Header = tuple[str, bytes]
 
 
-@dataclass(frozen=True, slots=True)
-class ConsumedRecord:
-    """One Kafka record as the poller sees it (no client library type leaks out)."""
+class ConsumedRecord(NamedTuple):
+    """One Kafka record as the poller sees it (no client library type leaks out).
+
+    A named tuple rather than a frozen dataclass: one is made per record on the poll
+    thread, and a tuple is built in C at a third of the cost of a frozen dataclass
+    (which sets each field through ``object.__setattr__``).
+    """
 
     topic: str
     partition: int
@@ -52,6 +56,15 @@ class ConsumerSettings:
     group_id: str = GROUP_ID.default
     group_instance_id: str | None = GROUP_INSTANCE_ID.default
     max_poll_records: int = 2000
+    #: How long the broker may hold a fetch for data to arrive (the client's default is
+    #: 500 ms). The client has one fetch in flight per broker and leaves out of it the
+    #: partitions whose records it still holds: while it hands out the records of a busy
+    #: partition, its next fetch asks only for the idle ones, the broker holds that fetch
+    #: the whole wait, and the busy partition is fetched again only after it. With 500 ms,
+    #: a topic whose records sit in one of its partitions drained at a third of the rate
+    #: of the same records spread out; 50 ms costs an idle consumer 20 small requests a
+    #: second per broker.
+    fetch_max_wait_ms: int = 50
     max_poll_interval_ms: int = 300_000
     session_timeout_ms: int = 45_000
     heartbeat_interval_ms: int = 3_000
@@ -120,6 +133,7 @@ class LogConsumer:
             auto_offset_reset="earliest",
             partition_assignment_strategy=[CooperativeStickyAssignor],
             max_poll_records=settings.max_poll_records,
+            fetch_max_wait_ms=settings.fetch_max_wait_ms,
             max_poll_interval_ms=settings.max_poll_interval_ms,
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=settings.heartbeat_interval_ms,
@@ -165,7 +179,7 @@ class LogConsumer:
                     r.timestamp if r.timestamp is not None else -1,
                     r.key,
                     r.value,
-                    tuple(r.headers or ()),
+                    tuple(r.headers) if r.headers else (),
                 )
                 for r in records
             )

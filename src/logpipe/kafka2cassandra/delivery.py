@@ -105,7 +105,7 @@ class Delivery:
         tracker, mode = self.tracker, self.config.log_id_mode
         received: dict[Partition, list[int]] = {}
         for record in records:
-            received.setdefault(record.tp, []).append(record.offset)
+            received.setdefault((record.topic, record.partition), []).append(record.offset)
         epochs = {tp: tracker.add_many(tp, offsets) for tp, offsets in received.items()}
         for tp, epoch in epochs.items():
             if epoch == 0 and tp in self._assignment():
@@ -116,7 +116,7 @@ class Delivery:
         stored: list[Item] = []
         expired = self._writer.expired
         for record in records:
-            item = Item(record, epochs[record.tp])
+            item = Item(record, epochs[record.topic, record.partition])
             try:
                 item.row = build_row(record, mode)
             except Unstorable as exc:

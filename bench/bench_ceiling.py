@@ -1,0 +1,167 @@
+"""kafka2cassandra as a fraction of what this Cassandra node accepts: the Java loader ceiling.
+
+The ceiling is ``bench/java-loader`` (the DataStax Java driver 4.17, built here with
+Maven from Maven Central on first use): the rows kafka2cassandra writes (the real corpus,
+as bench_poll.py makes them), the same ``INSERT ... now()``, rows of one partition key
+in unlogged batches of 32, 256 requests in flight, asynchronous, no Kafka; and the same
+loader sending one row per request. The loader first writes up to ``WARMUP`` of the rows
+untimed (the JVM's JIT warming up; they stay in its table beside the timed ones).
+Beside it, in the same run and each in a process of its own, ``kafka2cassandra poll``
+(bench_poll.py's child, default settings) draining a topic pre-filled with the same
+rows, in the variants given. Every figure: rows/s from
+the first request (or record) to the last acknowledgement, CPU seconds per 10k rows
+(of the whole process, start-up included; the loader's over its warm-up rows too) and
+peak RSS.
+
+    .venv/bin/python bench/bench_ceiling.py --rows 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_poll
+
+LOADER = Path(__file__).resolve().parent / "java-loader"
+JAR = LOADER / "target" / "java-loader.jar"
+#: Rows the loader writes first, untimed, while the JIT compiles the driver's paths.
+WARMUP = 20_000
+
+
+def build_loader() -> Path:
+    """The loader's jar, built with Maven when missing (a minute, the first time)."""
+    if not JAR.exists():
+        mvn = shutil.which("mvn")
+        if mvn is None:
+            raise SystemExit("the Java loader needs Maven (mvn) and a JDK 17")
+        print("building bench/java-loader with Maven ...", file=sys.stderr)
+        subprocess.run([mvn, "-q", "-B", "package"], cwd=LOADER, check=True)
+    return JAR
+
+
+def run_loader(args: list[str]) -> dict:
+    """One loader run: its JSON line, with CPU seconds and peak RSS of the JVM."""
+    proc = subprocess.Popen(["java", "-jar", str(JAR), *args], stdout=subprocess.PIPE)
+    out = proc.stdout.read() if proc.stdout else b""
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"the Java loader failed with status {status}")
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    result["rows_per_s"] = result["rows"] / result["seconds"] if result["seconds"] else 0.0
+    return result
+
+
+def run(rows: int, variants: str = "now:32,event:32", rounds: int = 1) -> dict[str, dict]:
+    """``rounds`` interleaved rounds of the loader (batches, single rows) and our
+    variants; the median of each."""
+    from logpipe.cassandra import Replication, Store
+    from logpipe.config.connections import CassandraConnection, KafkaConnection
+    from logpipe.envelope import encode
+    from logpipe.kafka import create_topic, open_producer
+
+    build_loader()
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    contact = os.environ.get("CASSANDRA_CONTACT_POINTS", "127.0.0.1")
+    host, _, port = contact.partition(":")
+    run_id = uuid.uuid4().hex[:8]
+    entries = bench_poll.corpus_entries(rows)
+    work = Path(tempfile.mkdtemp(prefix="bench-ceiling-"))
+    rows_file = work / "rows.tsv"
+    rows_file.write_text(
+        "".join(f"{e.source}\t{e.type}\t{e.datetime}\t{e.log}\n" for e in entries),
+        encoding="utf-8",
+    )
+    topic = f"ceiling_{run_id}"
+    kafka = KafkaConnection(bootstrap_servers=bootstrap)
+    create_topic(kafka, topic, partitions=6)
+    producer = open_producer(kafka, topic)
+    errors: list = []
+    for e in entries:
+        producer.send(e.source.encode(), encode(e), lambda exc: exc and errors.append(exc))
+    producer.flush(120)
+    producer.close()
+    assert not errors, errors[:3]
+
+    store = Store(CassandraConnection(contact_points=contact))
+    datacenter = store.session.execute("SELECT data_center FROM system.local").one()[0]
+    contenders: dict[str, tuple[str, list[str]]] = {
+        "Java loader, batches of 32 (ceiling)": ("java", ["32"]),
+        "Java loader, one row per request": ("java", ["1"]),
+    }
+    for variant in variants.split(","):
+        log_id, batch = variant.split(":")
+        contenders[f"kafka2cassandra poll --log-id {log_id} --batch-rows {batch}"] = (
+            "logpipe",
+            ["--log-id", log_id, "--batch-rows", batch],
+        )
+    samples: dict[str, list[dict]] = {label: [] for label in contenders}
+    try:
+        for _round in range(rounds):
+            for index, (label, (kind, extra)) in enumerate(contenders.items()):
+                keyspace = f"ceiling_{run_id}_{_round}_{index}"
+                store.apply_schema(keyspace, Replication.parse(1))
+                try:
+                    print(f"running {label} ...", file=sys.stderr)
+                    if kind == "java":
+                        argv = [host, port or "9042", datacenter, keyspace, str(rows_file)]
+                        warmup = str(min(rows, WARMUP))
+                        result = run_loader([*argv, extra[0], "256", warmup])
+                        # Its CPU time went to the warm-up rows too.
+                        result["cpu_rows"] = result["rows"] + int(warmup)
+                        samples[label].append(result)
+                    else:
+                        argv = ["--bootstrap", bootstrap, "--contact-points", contact]
+                        argv += ["--topic", topic, "--keyspace", keyspace, "--rows", str(rows)]
+                        samples[label].append(bench_poll.run_child("logpipe", argv + extra))
+                finally:
+                    store.drop_keyspace(keyspace)
+    finally:
+        store.close()
+        bench_poll._delete_topics(bootstrap, [topic, f"{topic}_dlq"])
+        shutil.rmtree(work, ignore_errors=True)
+    results = {}
+    for label, runs in samples.items():
+        runs.sort(key=lambda r: r["rows_per_s"])
+        results[label] = runs[len(runs) // 2]
+    return results
+
+
+def print_table(results: dict[str, dict]) -> None:
+    ceiling = next(iter(results.values()))["rows_per_s"]
+    print(f"\n{'':52} {'rows':>8} {'rows/s':>9} {'CPU s/10k':>10} {'peak RSS':>9} {'x ceiling':>9}")
+    for label, r in results.items():
+        rows = r.get("cpu_rows", r["rows"])
+        cpu = r["cpu_seconds"] / rows * 10_000 if rows else float("nan")
+        print(
+            f"{label:52} {r['rows']:>8} {r['rows_per_s']:>9.0f} {cpu:>10.3f} "
+            f"{r['peak_rss_mb']:>7.0f}MB {r['rows_per_s'] / ceiling:>9.2f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--variants", default="now:32,event:32", help="LOG_ID:BATCH_ROWS,...")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    results = run(args.rows, args.variants, args.rounds)
+    print_table(results)
+    if args.json:
+        print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
