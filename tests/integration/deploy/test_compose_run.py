@@ -195,6 +195,8 @@ def test_the_compose_pipeline_carries_access_log_lines_into_rows(
     create_topic(KafkaConnection(kafka_bootstrap), run.topic, partitions=partitions)
     # The schema job, then the two daemons, in compose's order.
     run.run_once("schema")
+    # httpd opens its log when it starts: logs2kafka is ready once it follows a file.
+    (run.logs / "access.log").touch()
     run.start("kafka2cassandra")
     run.start("logs2kafka")
     run.wait_ready("kafka2cassandra")

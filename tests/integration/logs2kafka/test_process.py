@@ -65,6 +65,14 @@ def first_run(
     return reader, first, second, Writer(log)
 
 
+def checkpointed(state: Path, log: Path) -> int:
+    """The checkpointed offset of ``log``, 0 before the first write."""
+    try:
+        return checkpoint_offset(state, log)
+    except (AssertionError, OSError, ValueError):
+        return 0
+
+
 @pytest.mark.parametrize("client", CLIENTS)
 def test_kill_9_then_restart_loses_nothing(client, kafka_bootstrap, unique_name, tmp_path):
     topic = make_topic(kafka_bootstrap, unique_name("kill9"))
@@ -75,11 +83,17 @@ def test_kill_9_then_restart_loses_nothing(client, kafka_bootstrap, unique_name,
     try:
         writer.start()
         assert reader.wait_for(lambda e: len(e) >= 2000, 60), first.log_text()
+        # Killed once the checkpoint has moved while shipping (on a busy machine the first
+        # lines can all be shipped in one burst before its first write).
+        deadline = time.monotonic() + 30
+        while checkpointed(state, log) == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
         first.proc.kill()  # SIGKILL: no flush, no checkpoint write
         assert first.wait(10) == -signal.SIGKILL
         time.sleep(1.5)  # let everything the dead process produced be readable
         before = {seq_of(e)[1] for e in reader.poll()}
         covered = checkpoint_offset(state, log)
+        assert covered > 0, first.log_text()
         ends = end_offsets(log)
         # The checkpoint never runs ahead of Kafka: every line before it is in the topic.
         assert all(n in before for n, end in ends.items() if end <= covered)
@@ -94,10 +108,10 @@ def test_kill_9_then_restart_loses_nothing(client, kafka_bootstrap, unique_name,
         reader.close()
     assert_complete_in_order(entries, {"w": TOTAL})
     # Duplicates are exactly the lines past the checkpoint (acknowledged after its last
-    # write, or in flight): at most the pending bound plus one checkpoint interval
-    # (1 s) of lines at this writer's ~2,000 lines/s.
+    # write, or in flight): at most the pending bound plus a few seconds of lines at this
+    # writer's ~2,000 lines/s (one checkpoint interval of 1 s, and a busy machine's delays).
     assert duplicates(entries) == len(resent)
-    assert len(resent) <= MAX_PENDING + 2000
+    assert len(resent) <= MAX_PENDING + 3 * 2000
 
 
 @pytest.mark.parametrize("client", CLIENTS)

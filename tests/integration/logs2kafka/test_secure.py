@@ -117,7 +117,7 @@ def test_refused_credentials_or_certificate_end_with_one_clear_error(
         }
         argv = [LOGS2KAFKA, command, str(log)]
         done = subprocess.run(
-            argv, env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+            argv, env=env, capture_output=True, text=True, timeout=150, stdin=subprocess.DEVNULL
         )
         output = done.stdout + done.stderr
         assert done.returncode == 1, output[-3000:]
