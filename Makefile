@@ -90,12 +90,12 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev,bench,fast]'
 	touch $(BENCH_STAMP)
 
-# Every component beside its baselines (3 interleaved rounds, then end to end): under 20 min.
+# Every component beside its baselines (3 interleaved rounds, then end to end).
 # Writes bench/results/latest.json, docs/benchmarks.md and the charts.
 bench: $(BENCH_STAMP) services-up cluster-up
 	$(BIN)/python bench/run.py
 
-# The same with small sizes and one round: under 3 minutes (5 with the cluster's part).
+# The same with small sizes and one round.
 # Writes into bench/results/local/ (ignored by git): only make bench changes the committed
 # results.
 bench-quick: $(BENCH_STAMP) services-up cluster-up

@@ -317,7 +317,7 @@ def document(results: dict[str, Any]) -> str:
         "",
         "```sh",
         "make bench-quick   # about 3 minutes: small sizes, one round",
-        "make bench         # under 20 minutes: three interleaved rounds + the end-to-end run",
+        "make bench         # three interleaved rounds + the end-to-end run",
         "```",
         "",
         "Both install what they need (the `bench` extra; rsyslog, rsyslog-kafka and kcat",
