@@ -41,12 +41,9 @@ class _Parse(Protocol):
 class LineTimes:
     """The last parsed time per stream (a file being read), and the rule above."""
 
-    __slots__ = ("_last", "_lookback", "_parse", "window")
+    __slots__ = ("_last", "_lookback", "window")
 
-    def __init__(
-        self, parse: _Parse, lookback: Lookback | None = None, window: int = LOOKBACK_BYTES
-    ) -> None:
-        self._parse = parse
+    def __init__(self, lookback: Lookback | None = None, window: int = LOOKBACK_BYTES) -> None:
         self._lookback = lookback
         self.window = window
         #: stream -> (datetime, id) of its last parsed line; (None, None) once the
@@ -60,17 +57,15 @@ class LineTimes:
             last.clear()
         last[stream] = (entry.datetime, entry.line_id)
 
-    def unparsed(
-        self, stream: Hashable, entry: LogEntry, token: Any, parse: _Parse | None = None
-    ) -> None:
+    def unparsed(self, stream: Hashable, entry: LogEntry, token: Any, parse: _Parse) -> None:
         """``entry`` did not parse: give it the time of the parsed line before it, if any
-        (``parse``: the parser of the line's file, when it is not this one's)."""
+        (``parse``: the parser of the line's file, for the lines looked back at)."""
         line_id = entry.line_id
         if line_id is None:
             return
         known = self._last.get(stream)
         if known is None:
-            known = self._last[stream] = self._look_back(token, parse or self._parse)
+            known = self._last[stream] = self._look_back(token, parse)
         when, before = known
         if when is None or before is None:
             return

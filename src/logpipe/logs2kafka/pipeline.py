@@ -116,7 +116,7 @@ class Pipeline:
     ) -> None:
         self._producer = producer
         self._parse = parser.parse
-        self._times = LineTimes(parser.parse, lookback)
+        self._times = LineTimes(lookback)
         self._key = key
         self._settings = settings
         self._metrics = metrics
@@ -198,7 +198,7 @@ class Pipeline:
             record[5] = entry.datetime
         else:
             self.parse_errors += 1
-            self._times.unparsed(record[4], entry, record[2], None if route is None else parse)
+            self._times.unparsed(record[4], entry, record[2], parse)
             record[5] = entry.datetime
         return entry
 

@@ -27,7 +27,7 @@ def good(n: int) -> bytes:
 
 def carried_times(lines: list[Line], parser: LineParser, window: int) -> list[str]:
     """Each line's time as one uninterrupted run gives it."""
-    times = LineTimes(parser.parse, None, window)
+    times = LineTimes(None, window)
     out = []
     for line in lines:
         entry = parser.parse(line.data)
@@ -35,7 +35,7 @@ def carried_times(lines: list[Line], parser: LineParser, window: int) -> list[st
         if entry.parse_error is None:
             times.parsed(line.file_id, entry)
         else:
-            times.unparsed(line.file_id, entry, line)
+            times.unparsed(line.file_id, entry, line, parser.parse)
         out.append(entry.datetime)
     return out
 
@@ -61,8 +61,8 @@ def test_a_restart_at_any_line_gives_an_unparsed_line_the_time_of_a_full_run(
             if entry.parse_error is None:
                 continue
             entry.line_id = line.line_id
-            restarted = LineTimes(parser.parse, tailer.lines_before, window)
-            restarted.unparsed(line.file_id, entry, line)
+            restarted = LineTimes(tailer.lines_before, window)
+            restarted.unparsed(line.file_id, entry, line, parser.parse)
             given = entry.datetime
             if full_run[index] != given:
                 pytest.fail(f"line {index}: {given} after a restart, {full_run[index]} in a run")
