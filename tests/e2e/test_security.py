@@ -133,6 +133,10 @@ def test_pipeline_runs_with_credentials_and_never_logs_them(
             f"{topic}_dlq",
             "--consistency",
             "ONE",
+            # One row per line even when a message is delivered twice (a producer retry
+            # or a redelivery on a loaded machine): what this test counts.
+            "--log-id",
+            "event",
         ],
         tmp_path,
         env,

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
+import os
 import re
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -137,3 +140,40 @@ class Writer(threading.Thread):
             fh.close()
         except BaseException as exc:  # reported by the test
             self.error = exc
+
+
+def logrotate_rename(log: Path) -> None:
+    """What logrotate's ``create`` does to ``log``'s generations: ``access.log.N`` (or
+    ``.N.gz``) becomes ``.N+1``, oldest first, and the log itself ``access.log.1``."""
+    _shift_generations(log)
+    os.rename(log, log.with_name(f"{log.name}.1"))
+
+
+def logrotate_copy(log: Path) -> None:
+    """logrotate's ``copytruncate``: the generations shifted, the log copied to
+    ``access.log.1``, then truncated in place (its writer keeps its descriptor)."""
+    _shift_generations(log)
+    shutil.copyfile(log, log.with_name(f"{log.name}.1"))
+    os.truncate(log, 0)
+
+
+def logrotate_compress(log: Path, generation: int) -> None:
+    """logrotate's ``compress``: generation ``N`` gzipped to ``.N.gz``, the plain one
+    removed (``delaycompress`` compresses generation 2, else generation 1)."""
+    plain = log.with_name(f"{log.name}.{generation}")
+    if plain.exists():
+        with open(plain, "rb") as src, gzip.open(f"{plain}.gz", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        plain.unlink()
+
+
+def _shift_generations(log: Path) -> None:
+    """``access.log.N`` (or ``.N.gz``) renamed ``.N+1``, oldest first."""
+    pattern = re.compile(re.escape(log.name) + r"\.(\d+)(\.gz)?")
+    generations = []
+    for path in log.parent.iterdir():
+        match = pattern.fullmatch(path.name)
+        if match:
+            generations.append((int(match.group(1)), match.group(2) or "", path))
+    for n, gz, path in sorted(generations, reverse=True):
+        os.rename(path, log.with_name(f"{log.name}.{n + 1}{gz}"))

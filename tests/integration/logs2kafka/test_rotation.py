@@ -22,22 +22,38 @@ from tests.support.forwarder import (
     make_topic,
     tail_args,
 )
+from tests.support.tailkit import logrotate_rename
 
 pytestmark = pytest.mark.integration
 
 TOTAL = 1200
 ROTATE_AT = (400, 800)
+#: Lines a rotation writes itself (to the old file, and the file in between).
+WRITTEN_BY_ROTATION = {"rename": 10, "rename-twice": 40}
+
+
+def _rename(path: Path, f: BinaryIO, n: int) -> BinaryIO:
+    """logrotate ``create``: generations shifted, the log renamed ``access.log.1`` and
+    a new one made.  Apache keeps writing to the renamed file until it reopens its logs
+    (lines ``n`` to ``n + 9`` here): the old file must be finished before the new one."""
+    logrotate_rename(path)
+    for extra in range(n, n + 10):
+        f.write(access_line("w", extra))
+    f.close()
+    return open(path, "ab", buffering=0)
 
 
 def _rotate(kind: str, path: Path, f: BinaryIO, n: int, reader: TopicReader) -> BinaryIO:
     if kind == "rename":
-        # Apache keeps writing to the renamed file until it reopens its logs: the old
-        # file must be finished to its end before the new one.
-        os.rename(path, path.with_name(f"{path.name}.{n}"))
-        for extra in range(n, n + 10):
+        return _rename(path, f, n)
+    if kind == "rename-twice":
+        # Rotated again 0.1 s later, faster than the daemon looks at the path (every
+        # second): the file in between lives and moves on without being seen there.
+        f = _rename(path, f, n)
+        for extra in range(n + 10, n + 30):
             f.write(access_line("w", extra))
-        f.close()
-        return open(path, "ab", buffering=0)
+        time.sleep(0.1)
+        return _rename(path, f, n + 30)
     if kind == "copytruncate":
         # Lines written between the copy and the truncation are lost by copytruncate's
         # design (logrotate says so); like logrotate's users, rotate when caught up.
@@ -61,7 +77,7 @@ def _rotate(kind: str, path: Path, f: BinaryIO, n: int, reader: TopicReader) -> 
     raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("kind", ["rename", "copytruncate", "delete", "missing"])
+@pytest.mark.parametrize("kind", ["rename", "rename-twice", "copytruncate", "delete", "missing"])
 def test_every_line_arrives_in_order_across_rotation(kind, kafka_bootstrap, unique_name, tmp_path):
     topic = make_topic(kafka_bootstrap, unique_name(f"rot_{kind}"))
     log = tmp_path / "access.log"
@@ -79,8 +95,8 @@ def test_every_line_arrives_in_order_across_rotation(kind, kafka_bootstrap, uniq
                 # The daemon must be following the file before it can be rotated away.
                 assert reader.wait_for(lambda e: len(e) > 0, 60), daemon.log_text()
                 f = _rotate(kind, log, f, n, reader)
-                if kind == "rename":
-                    n += 10
+                if kind in WRITTEN_BY_ROTATION:
+                    n += WRITTEN_BY_ROTATION[kind]
                     continue
             f.write(access_line("w", n))
             n += 1

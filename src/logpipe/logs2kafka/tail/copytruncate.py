@@ -32,6 +32,7 @@ from dataclasses import replace
 from logpipe.logs2kafka.checkpoint import Checkpoint
 from logpipe.logs2kafka.tail import siblings
 from logpipe.logs2kafka.tail.files import OpenFiles
+from logpipe.logs2kafka.tail.generations import Unseen
 from logpipe.logs2kafka.tail.identity import (
     TAIL_BYTES,
     Fingerprint,
@@ -61,9 +62,15 @@ class CopyTruncate:
     """The hand-over from a truncated file to its copy, in whatever order they are seen."""
 
     def __init__(
-        self, files: OpenFiles, positions: Positions, options: ReaderOptions, copy_wait: float
+        self,
+        files: OpenFiles,
+        positions: Positions,
+        options: ReaderOptions,
+        unseen: Unseen,
+        copy_wait: float,
     ) -> None:
         self._files = files
+        self._unseen = unseen
         self._positions = positions
         self._store = positions.store
         self._options = options
@@ -145,11 +152,12 @@ class CopyTruncate:
         st = os.fstat(reader.fd)
         fp = Fingerprint.of_fd(reader.fd, self._fingerprint_bytes)
         positions = self._positions
+        adopted: FileReader | None = None
         with positions.lock:
             self._note_read_end(reader)
             kept = self._hand_over(reader)
-            if kept is None:
-                kept = self._adopt_sibling(reader)
+            if kept is None and (adopted := self._adopt_sibling(reader)) is not None:
+                kept = os.fstat(adopted.fd).st_size
             copied = kept is not None
             if kept is None:
                 reader.flush_partial(out)
@@ -169,6 +177,15 @@ class CopyTruncate:
             positions.track(new_id, 0)
             entry = Checkpoint(new_id, reader.path, st.st_dev, st.st_ino, 0, "", 0)
             positions.put(entry, 0, reader=reader)
+        if adopted is not None:
+            # Copied and truncated more than once since last read: the newer copies hold
+            # lines never seen here (``generations``).
+            self._unseen.after(
+                adopted.path,
+                reader.path,
+                adopted.rotated_at or 0.0,
+                "copied and truncated again before it was read",
+            )
         if copied:
             # logrotate's copytruncate, handled: nothing to look into.
             log.info(
@@ -250,10 +267,10 @@ class CopyTruncate:
                 return size
         return None
 
-    def _adopt_sibling(self, source: FileReader) -> int | None:
+    def _adopt_sibling(self, source: FileReader) -> FileReader | None:
         """On truncation of ``source``: continue its lines in a copy found next to it.
 
-        Returns the size of the copy (decompressed), or None if there is none.
+        Returns the copy's reader, or None if there is none.
         """
         entry = self._store.get(source.file_id)
         if entry is None or not recognisable(entry, self._fingerprint_bytes):
@@ -261,12 +278,11 @@ class CopyTruncate:
         sibling = siblings.find(entry, self._fingerprint_bytes, self._files.__contains__)
         if sibling is None:
             return None
-        size = os.fstat(sibling.fd).st_size
-        offset = min(source.buf_pos, size)
+        offset = min(source.buf_pos, os.fstat(sibling.fd).st_size)
         heir = siblings.follow(sibling, self._options, entry, offset, time.monotonic())
         self._files.add(heir)
         self._continue_in(heir, entry, offset)
-        return size
+        return heir
 
     def _continue_in(self, heir: FileReader, entry: Checkpoint, offset: int) -> None:
         heir.copy_for = entry.path

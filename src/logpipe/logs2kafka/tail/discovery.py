@@ -12,6 +12,8 @@
   device + inode + fingerprint and finished.  Found at rotation generation k next to a
   followed path, the generations k-1 ... 1 without a checkpoint (created and rotated away
   while we were down) are read whole after it, oldest first, before the current file.
+  The same while running, for a file found rotated away at a rescan: a path rotated more
+  than once between two rescans left generations nobody saw at the path.
 * Entries of files not followed for ``forget_after`` seconds are forgotten.
 """
 
@@ -26,7 +28,8 @@ from logpipe.logs2kafka.checkpoint import Checkpoint
 from logpipe.logs2kafka.tail import paths, siblings
 from logpipe.logs2kafka.tail.copytruncate import CopyTruncate
 from logpipe.logs2kafka.tail.files import OpenFiles
-from logpipe.logs2kafka.tail.identity import Fingerprint, digest, file_key
+from logpipe.logs2kafka.tail.generations import Unseen
+from logpipe.logs2kafka.tail.identity import Fingerprint, file_key
 from logpipe.logs2kafka.tail.positions import Positions
 from logpipe.logs2kafka.tail.reader import FileReader, ReaderOptions
 from logpipe.observability import get_logger
@@ -46,6 +49,7 @@ class Discovery:
         files: OpenFiles,
         positions: Positions,
         copies: CopyTruncate,
+        unseen: Unseen,
         options: ReaderOptions,
         *,
         from_beginning: bool,
@@ -57,6 +61,7 @@ class Discovery:
         self._positions = positions
         self._store = positions.store
         self._copies = copies
+        self._unseen = unseen
         self._options = options
         self.from_beginning = from_beginning
         self.rescan_interval = rescan_interval
@@ -92,6 +97,7 @@ class Discovery:
                 log.info("file %s is back", path)
                 reader.current = True
                 reader.rotated_at = None
+        gone: list[FileReader] = []
         for reader in files:
             if reader.current and reader.key not in found:
                 if reader.copy_for is not None:
@@ -102,8 +108,11 @@ class Discovery:
                     )
                 else:
                     log.info("file %s rotated away or removed; reading it to its end", reader.path)
+                    gone.append(reader)
                 reader.current = False
                 reader.rotated_at = now
+        for reader in gone if not startup else ():
+            self._catch_up(reader, now)
         if startup:
             self._recover_rotated(now, {path for path, _st in found.values()})
         self._positions.forget_stale(time.time() - self.forget_after)
@@ -123,6 +132,16 @@ class Discovery:
             if pattern not in unmatched:
                 del said[pattern]
                 log.info("path %s matches a file now", pattern)
+
+    def _catch_up(self, reader: FileReader, now: float) -> None:
+        """A file just seen rotated away: if it was rotated more than once since the last
+        rescan, the generations between it and the current file were never seen at the
+        path; read them whole after it (``generations``)."""
+        where = siblings.locate(reader.path, reader.key, reader.fp)
+        if where is not None:
+            self._unseen.after(
+                where, reader.path, now, "rotated away before a rescan saw it at its path"
+            )
 
     def _open(self, path: str, st: os.stat_result, now: float, startup: bool) -> None:
         try:
@@ -226,7 +245,7 @@ class Discovery:
         Found with unread bytes: followed as a rotated file from the stored offset.  Not
         found: its unread bytes, as far as known, are counted as lost (once).  Found (read
         or not) at a generation of a path still ``followed``: the newer generations
-        without a checkpoint are read whole (``_read_newer``).  The rotated files are read
+        without a checkpoint are read whole (``generations``).  The rotated files are read
         oldest generation first.
         """
         before = {reader.key for reader in self._files}
@@ -239,7 +258,7 @@ class Discovery:
                 where = self._resume_sibling(entry, now)
             if where is not None and not entry.closed and entry.path in followed:
                 newer.update(dict.fromkeys(siblings.newer(where, entry.path)))
-        self._read_newer(list(newer), now)
+        self._unseen.read(newer, now, "created and rotated away while stopped")
         started = [r for r in self._files if r.key not in before and not r.current]
         started.sort(key=lambda r: siblings.reading_order(r.path))
         for i, reader in enumerate(started):  # read in this order (``Harvester``)
@@ -265,40 +284,6 @@ class Discovery:
                 positions.lose(entry.path, entry.size - entry.offset, "rotated away unread")
                 self._store.put(replace(entry, size=entry.offset))
         return None
-
-    def _read_newer(self, candidates: list[str], now: float) -> None:
-        """Read whole each of these generations that is not followed and matches no
-        checkpoint (by its first bytes): it was created and rotated away while we were
-        not running.  It gets a checkpoint like any file, so it is read once."""
-        entries = [e for e in self._store.all() if e.fp_len > 0]
-        head_bytes = max([self._options.fingerprint_bytes, *(e.fp_len for e in entries)])
-
-        def claimed(head: bytes) -> bool:
-            return any(digest(head[: e.fp_len]) == e.fp_hash for e in entries)
-
-        for path in candidates:
-            try:
-                if file_key(os.stat(path)) in self._files:
-                    continue
-            except OSError:
-                continue
-            found = siblings.open_whole(path, head_bytes, claimed)
-            if found is None:
-                continue
-            fd, positions = found.fd, self._positions
-            fp = Fingerprint.of_fd(fd, self._options.fingerprint_bytes)
-            st = os.fstat(fd)
-            with positions.lock:
-                file_id = positions.new_file_id(found.key, fp)
-                entry = Checkpoint(file_id, path, *found.key, 0, "", 0)
-                reader = self._options.open(path, fd, st, file_id, 0, fp, now)
-                reader.dev, reader.ino = found.key
-                reader.current = False
-                reader.rotated_at = now
-                self._files.add(reader)
-                positions.track(file_id, 0)
-                positions.put(entry, 0, reader=reader, closed=False)
-            log.info("reading %s whole: created and rotated away while stopped", path)
 
     def _resume_renamed(self, entry: Checkpoint, now: float) -> str | None:
         """Follow ``entry``'s file found renamed in its directory; where it is (also when

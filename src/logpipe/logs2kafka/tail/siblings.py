@@ -141,6 +141,35 @@ def newer(found: str, path: str) -> list[str]:
     return [sibling for _key, sibling in sorted(younger, reverse=True)]
 
 
+def locate(path: str, key: tuple[int, int], fp: Fingerprint) -> str | None:
+    """Where the file rotated away from ``path`` is now among its siblings: the one on
+    its device and inode (renamed), else the one whose first bytes, decompressed if need
+    be, are those ``fp`` was taken from (compressed since).  None if neither is there."""
+    names = list(siblings(path))
+    for sibling in names:
+        try:
+            if file_key(os.stat(sibling)) == key:
+                return sibling
+        except OSError:
+            continue
+    if fp.length == 0:
+        return None
+    for sibling in names:
+        suffix = os.path.splitext(sibling)[1]
+        try:
+            if suffix in DECOMPRESS:
+                with DECOMPRESS[suffix](sibling) as stream:
+                    head = stream.read(fp.length)
+            else:
+                with open(sibling, "rb") as plain:
+                    head = plain.read(fp.length)
+        except _BROKEN:
+            continue
+        if len(head) == fp.length and digest(head) == fp.hash:
+            return sibling
+    return None
+
+
 def open_whole(path: str, head_bytes: int, claimed: Callable[[bytes], bool]) -> Sibling | None:
     """``path`` opened to be read from its start (a compressed one decompressed whole into
     a temporary file), unless ``claimed`` says its first ``head_bytes`` belong to a file

@@ -35,6 +35,7 @@ from logpipe.logs2kafka.checkpoint import PositionStore
 from logpipe.logs2kafka.tail.copytruncate import CopyTruncate
 from logpipe.logs2kafka.tail.discovery import Discovery
 from logpipe.logs2kafka.tail.files import OpenFiles
+from logpipe.logs2kafka.tail.generations import Unseen
 from logpipe.logs2kafka.tail.harvest import Harvester
 from logpipe.logs2kafka.tail.identity import FINGERPRINT_BYTES
 from logpipe.logs2kafka.tail.positions import Positions
@@ -114,12 +115,14 @@ class Tailer:
         # Called once per line by the Kafka client's thread: straight to the positions,
         # without a call in between (same signature and meaning as ``Tailer.ack``).
         self.ack = self._positions.ack  # type: ignore[method-assign]
-        copies = CopyTruncate(self._files, self._positions, options, copy_wait)
+        unseen = Unseen(self._files, self._positions, options)
+        copies = CopyTruncate(self._files, self._positions, options, unseen, copy_wait)
         self._discovery = Discovery(
             patterns,
             self._files,
             self._positions,
             copies,
+            unseen,
             options,
             from_beginning=from_beginning,
             rescan_interval=rescan_interval,
