@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install kustomize system-tools test unit lint demo demo-cluster schema services-up services-down services-status cluster-up cluster-down cluster-status bench bench-quick bench-query clean docs
+.PHONY: install kustomize system-tools test test-bucketed unit lint demo demo-cluster schema services-up services-down services-status cluster-up cluster-down cluster-status bench bench-quick bench-query clean docs
 
 install: $(STAMP) kustomize system-tools
 
@@ -43,6 +43,11 @@ system-tools:
 
 test: install services-up cluster-up
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
+
+# The same suite with every table it makes bucketed (the poller and the query command
+# read the layout from the table).
+test-bucketed: install services-up cluster-up
+	KAFKA2CASSANDRA_LAYOUT=bucketed $(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup
 
 unit: install
 	$(BIN)/pytest tests/unit

@@ -28,6 +28,7 @@ from logpipe.kafka import create_topic
 from logpipe_testkit import readiness
 from logpipe_testkit.traffic import sequence_of
 from tests.support.forwarder import tail_args
+from tests.support.layout import suite_bucket
 
 BIN = Path(sys.executable).parent
 
@@ -48,7 +49,9 @@ def prepare(
     if dlq is not None:
         create_topic(kafka, dlq, partitions=1, replication_factor=topic_replication)
     with Store(cassandra, consistency="ALL") as store:
-        store.apply_schema(cassandra.keyspace, Replication.parse(replication))
+        store.apply_schema(
+            cassandra.keyspace, Replication.parse(replication), bucket=suite_bucket()
+        )
 
 
 @dataclass

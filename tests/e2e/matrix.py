@@ -38,6 +38,7 @@ from tests.e2e.harness import (
     wait_ready,
 )
 from tests.e2e.harness import wait_for as wait_for  # the scenarios import it from here
+from tests.support.layout import suite_bucket
 from tests.support.paths import ROOT
 
 CORPUS = load_lines(ROOT / "tests/data/access-combined-real.log")
@@ -210,7 +211,7 @@ class Pipeline:
 
     def apply_schema(self) -> None:
         with Store(self.cassandra) as store:
-            store.apply_schema(self.keyspace, Replication.parse(1))
+            store.apply_schema(self.keyspace, Replication.parse(1), bucket=suite_bucket())
 
     # -- daemons --------------------------------------------------------------------
 

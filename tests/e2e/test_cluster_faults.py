@@ -27,6 +27,7 @@ from logpipe_testkit.ports import free_ports
 from logpipe_testkit.traffic import LogWriter, load_lines
 from tests.e2e.harness import Stage, empty_log, row_sequences, topic_sequences, wait_ready
 from tests.support.k2c import committed_offsets, end_offsets, wait_until
+from tests.support.layout import suite_bucket
 from tests.support.paths import ROOT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("cluster")]
@@ -69,9 +70,10 @@ def _first_replica(contact_points: str, keyspace: str) -> int:
     cluster = Cluster(hosts, port=port)
     try:
         session = cluster.connect()
+        key = "log_source, log_type" + (", bucket" if suite_bucket() else "")
         token = session.execute(
-            f"SELECT token(log_source, log_type) FROM {keyspace}.logs"
-            " WHERE log_source = %s AND log_type = 'www_access' LIMIT 1",
+            f"SELECT token({key}) FROM {keyspace}.logs"
+            " WHERE log_source = %s AND log_type = 'www_access' LIMIT 1 ALLOW FILTERING",
             (SOURCE,),
         ).one()[0]
         cluster.metadata.token_map.rebuild_keyspace(keyspace, build_if_absent=True)

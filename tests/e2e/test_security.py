@@ -20,6 +20,7 @@ import pytest
 from logpipe.cassandra import Replication, Store
 from logpipe.config.connections import CassandraConnection, KafkaConnection
 from tests.e2e.harness import Daemon, prepare
+from tests.support.layout import suite_bucket
 from tests.support.paths import ROOT
 
 # One secure pair per session: its tests share the pytest worker that started it.
@@ -192,7 +193,7 @@ def test_wrong_kafka_password_is_one_clear_error_and_a_non_zero_exit(
     assert "not-the-password" not in output
     keyspace = "sec_wrong_kafka"
     with Store(connections(secure_services, keyspace)[1]) as store:
-        store.apply_schema(keyspace, Replication.parse(1))
+        store.apply_schema(keyspace, Replication.parse(1), bucket=suite_bucket())
     code, output = run_until_exit(
         [
             str(BIN / "kafka2cassandra"),

@@ -26,6 +26,7 @@ from logpipe.config.connections import CassandraConnection, KafkaConnection
 from logpipe.envelope import LogEntry, encode
 from logpipe.kafka import ConsumerSettings, create_topic, open_producer
 from logpipe.kafka2cassandra.poller import Poller, PollerConfig
+from tests.support.layout import suite_bucket
 from tests.support.paths import ROOT
 
 ROOT = ROOT
@@ -155,7 +156,7 @@ def keyspace(contact_points: str, name: str) -> Iterator[Store]:
     """A keyspace of the test's own (replication 1), dropped at the end."""
     store = Store(CassandraConnection(contact_points=contact_points))
     try:
-        store.apply_schema(name, Replication.parse(1))
+        store.apply_schema(name, Replication.parse(1), bucket=suite_bucket())
         yield store
     finally:
         try:

@@ -28,6 +28,7 @@ from tests.support.k2c import (
     produce_entries,
     wait_until,
 )
+from tests.support.layout import suite_bucket
 
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("cluster")]
 
@@ -89,7 +90,7 @@ def test_replicas_share_partitions_one_killed_one_added(
         "--session-timeout", SESSION, "--shutdown-timeout", "15",
     )  # fmt: skip
     store = Store(CassandraConnection(contact_points=contact), consistency="ALL")
-    store.apply_schema(ks, Replication.parse(3))
+    store.apply_schema(ks, Replication.parse(3), bucket=suite_bucket())
 
     def replica(name: str):
         return poller_process(bootstrap, contact, *args, log_path=tmp_path / f"{name}.log")

@@ -32,6 +32,7 @@ from tests.support.k2c import (
     stream_poller,
     wait_until,
 )
+from tests.support.layout import suite_bucket
 
 pytestmark = pytest.mark.integration
 
@@ -185,7 +186,7 @@ def test_table_dropped_and_recreated_is_waited_for_never_dead_lettered(
         assert wait_until(lambda: metrics.schema_missing._value.get() == 1, 20)
         time.sleep(2)  # several retries against the missing table
         assert committed_offsets(kafka_bootstrap, name, name) == committed
-        store.apply_schema(name, Replication.parse(1))
+        store.apply_schema(name, Replication.parse(1), bucket=suite_bucket())
         assert wait_until(lambda: len(all_logs(store, name)) == len(after), 30)
         assert wait_until(lambda: caught_up(kafka_bootstrap, name, name), 30)
         assert metrics.schema_missing._value.get() == 0

@@ -64,7 +64,17 @@ def parsed(count: int, start: int, source: str) -> list[LogEntry]:
 
 def k2c_schema(ks: str, contact_points: str) -> str:
     result = subprocess.run(
-        [str(K2C), "schema", "--keyspace", ks, "--contact-points", contact_points],
+        # The tutorial's table gains the columns: that layout, whatever the suite runs on.
+        [
+            str(K2C),
+            "schema",
+            "--keyspace",
+            ks,
+            "--layout",
+            "tutorial",
+            "--contact-points",
+            contact_points,
+        ],
         capture_output=True,
         text=True,
         timeout=120,
