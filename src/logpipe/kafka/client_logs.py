@@ -102,16 +102,16 @@ def _restated(record: logging.LogRecord, message: str) -> bool:
     for pattern in _TOPIC_MISSING:
         found = pattern.match(message)
         if found is not None:
-            topic = found.group(1)
-            if topic not in _topics_missing:
-                _topics_missing.add(topic)
-                _log.info(
-                    "topic %s does not exist yet: waiting for it",
-                    topic,
-                    extra={"topic": topic},
-                )
+            topic_missing(found.group(1))
             return False
     return True
+
+
+def topic_missing(topic: str) -> None:
+    """Say once per topic that it does not exist yet and is waited for."""
+    if topic not in _topics_missing:
+        _topics_missing.add(topic)
+        _log.info("topic %s does not exist yet: waiting for it", topic, extra={"topic": topic})
 
 
 REFUSALS = _Refusals()

@@ -13,8 +13,12 @@ from typing import Any, NamedTuple, Protocol
 
 from logpipe.config.connections import KafkaConnection
 from logpipe.config.settings import GROUP_ID, GROUP_INSTANCE_ID
+from logpipe.kafka.client_logs import topic_missing
 from logpipe.kafka.config import kafka_python_client
 from logpipe.kafka.errors import KafkaUnavailable
+
+#: Seconds between two looks for a topic that does not exist yet.
+TOPIC_LOOK_INTERVAL = 1.0
 
 #: (topic, partition): the consumer side's name for a partition, free of client types.
 Partition = tuple[str, int]
@@ -154,10 +158,27 @@ class LogConsumer:
                 if handler is not None:
                     handler.on_lost(_plain(lost))
 
-        # Know the topic's partitions before joining: a group leader without them assigns
-        # nothing and the group has to rebalance once more when the metadata arrives.
-        self._consumer.partitions_for_topic(topic)
-        self._consumer.subscribe([topic], listener=_Listener())
+        self._listener = _Listener()
+        self._subscribed = False
+        self._next_look = 0.0
+        self._subscribe_if_there()
+
+    def _subscribe_if_there(self) -> None:
+        """Join the group once the topic exists (and its partitions are known).
+
+        A member that joins before its topic exists is assigned nothing, and must join
+        again when the topic appears. With kafka-python 3.0.12 that second join, when it
+        overlaps a poll's timeout, can leave the member in the group with no partitions
+        and nothing that asks for another join: measured, 1 poller in 6 started 1-2 s
+        before its topic was created never consumed it. Waiting for the topic avoids the
+        second join; the wait is said once.
+        """
+        if self._consumer.partitions_for_topic(self.topic):
+            self._consumer.subscribe([self.topic], listener=self._listener)
+            self._subscribed = True
+        else:
+            topic_missing(self.topic)
+        self._next_look = time.monotonic() + TOPIC_LOOK_INTERVAL
 
     def poll(self, timeout: float, max_records: int | None = None) -> list[ConsumedRecord]:
         """Records ready now or within ``timeout`` seconds (none from paused partitions).
@@ -165,6 +186,15 @@ class LogConsumer:
         Raises KafkaUnavailable when the client gives up on a broker or the coordinator
         for now (the caller waits and polls again; the client reconnects by itself).
         """
+        if not self._subscribed:
+            if time.monotonic() >= self._next_look:
+                try:
+                    self._subscribe_if_there()
+                except self._kafka_error as exc:
+                    raise KafkaUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            if not self._subscribed:
+                time.sleep(timeout)
+                return []
         try:
             batches = self._consumer.poll(timeout_ms=int(timeout * 1000), max_records=max_records)
         except self._kafka_error as exc:
