@@ -137,7 +137,42 @@ def unique_name() -> Callable[[str], str]:
         suffix = f"_{run}_{next(counter)}"
         return clean[: 48 - len(suffix)] + suffix
 
+    make.run = run  # type: ignore[attr-defined]
     return make
+
+
+_shared_session: list = []  # the shared Cassandra's session, once a test needed one
+
+
+@pytest.fixture(autouse=True)
+def _drop_own_keyspaces(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test on the shared pair, drop the keyspaces it made there.
+
+    Every table costs the shared node heap (its memtables, its SAI indexes) for as long as
+    it exists: a whole suite leaves several hundred, and its 1 GiB heap ran out once two
+    suites and a benchmark had filled it. A worker runs one test at a time, so the
+    keyspaces named with its ``unique_name`` are the finished test's.
+    """
+    yield
+    if "local_services" not in request.fixturenames or "unique_name" not in request.fixturenames:
+        return
+    run = request.getfixturevalue("unique_name").run
+    try:
+        if not _shared_session:
+            from cassandra.cluster import Cluster
+
+            port = _port("LOGPIPE_CASSANDRA_PORT", 9042)
+            cluster = Cluster([HOST], port=port, connect_timeout=10)
+            _shared_session.append(cluster.connect())
+        session = _shared_session[0]
+        names = [row.keyspace_name for row in session.execute(
+            "SELECT keyspace_name FROM system_schema.keyspaces", timeout=30
+        )]  # fmt: skip
+        for name in names:
+            if f"_{run}_" in name:
+                session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=120)
+    except Exception as exc:  # the node down (a test stopped it): its data goes with it
+        print(f"keyspaces of {request.node.nodeid} not dropped: {exc}", file=sys.stderr)
 
 
 @dataclass

@@ -73,3 +73,27 @@ def test_a_missing_topic_is_one_info_line_and_event_loop_timing_only_when_debugg
 def test_the_filter_keeps_other_client_lines(caplog: pytest.LogCaptureFixture) -> None:
     record = logging.LogRecord("kafka.conn", logging.ERROR, __file__, 1, "broker down", (), None)
     assert CLIENT_LOG_FILTER.filter(record)
+
+
+def test_what_a_closing_client_says_is_a_debug_line() -> None:
+    """kafka-python complains of the requests it cancels while closing: no news on a stop."""
+    from logpipe.kafka.client_logs import closing
+
+    def record() -> logging.LogRecord:
+        return logging.LogRecord(
+            "kafka.cluster",
+            logging.ERROR,
+            __file__,
+            1,
+            "Metadata refresh: failed Cancelled",
+            (),
+            None,
+        )
+
+    logging.getLogger("logpipe.kafka").setLevel(logging.INFO)
+    try:
+        with closing():
+            assert not CLIENT_LOG_FILTER.filter(record())
+        assert CLIENT_LOG_FILTER.filter(record())  # the same line outside a close passes
+    finally:
+        logging.getLogger("logpipe.kafka").setLevel(logging.NOTSET)

@@ -14,9 +14,11 @@ timing, shown only at --log-level debug.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
+from collections.abc import Iterator
 
 # kafka-python's admin client logs its whole configuration (with the SASL password) at
 # DEBUG. Keep that logger above DEBUG whatever the root level, so no secret is printed.
@@ -35,10 +37,14 @@ class _OncePerMessage(logging.Filter):
         super().__init__()
         self.interval = interval
         self._last: dict[tuple[str, str], float] = {}
+        #: Clients closing now (``closing``): their lines are debug lines meanwhile.
+        self.closing = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         REFUSALS.notice(message)
+        if self.closing and record.levelno < logging.CRITICAL:
+            return _log.isEnabledFor(logging.DEBUG)
         if not _restated(record, message):
             return False
         # Numbers (ports, counts, durations) vary between repetitions of one message.
@@ -116,6 +122,21 @@ def topic_missing(topic: str) -> None:
 
 REFUSALS = _Refusals()
 CLIENT_LOG_FILTER = _OncePerMessage()
+
+
+@contextlib.contextmanager
+def closing() -> Iterator[None]:
+    """While a client closes on purpose: what it says of the requests it cancels itself
+    (kafka-python 3.0.12 logs "Metadata refresh: failed Cancelled", or an ERROR with a
+    traceback for a read on the socket it just closed) is no news to an operator who
+    stopped the daemon; shown with ``--log-level debug`` only."""
+    CLIENT_LOG_FILTER.closing += 1
+    try:
+        yield
+    finally:
+        CLIENT_LOG_FILTER.closing -= 1
+
+
 _DIGITS = re.compile(r"\d+")
 
 

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple, Protocol
 
 from logpipe.config.connections import KafkaConnection
 from logpipe.config.settings import GROUP_ID, GROUP_INSTANCE_ID
-from logpipe.kafka.client_logs import topic_missing
+from logpipe.kafka.client_logs import closing, topic_missing
 from logpipe.kafka.config import kafka_python_client
 from logpipe.kafka.errors import KafkaUnavailable
 
@@ -298,7 +298,8 @@ class LogConsumer:
 
     def close(self, timeout: float = 10.0) -> None:
         """Leave the group (a static member stays until its session times out)."""
-        self._consumer.close(autocommit=False, timeout_ms=int(max(timeout, 0.1) * 1000))
+        with closing():
+            self._consumer.close(autocommit=False, timeout_ms=int(max(timeout, 0.1) * 1000))
 
 
 def _plain(partitions: Any) -> list[Partition]:
