@@ -153,10 +153,22 @@ def _drop_own_keyspaces(request: pytest.FixtureRequest) -> Iterator[None]:
     suites and a benchmark had filled it. A worker runs one test at a time, so the
     keyspaces named with its ``unique_name`` are the finished test's.
     """
-    yield
     if "local_services" not in request.fixturenames or "unique_name" not in request.fixturenames:
+        yield
         return
     run = request.getfixturevalue("unique_name").run
+    # Those made before the test (by module fixtures, for several tests) are kept.
+    before = _own_keyspaces(run)
+    yield
+    try:
+        for name in _own_keyspaces(run) - before:
+            _shared_session[0].execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=120)
+    except Exception as exc:  # the node down (a test stopped it): its data goes with it
+        print(f"keyspaces of {request.node.nodeid} not dropped: {exc}", file=sys.stderr)
+
+
+def _own_keyspaces(run: str) -> set[str]:
+    """The keyspaces on the shared Cassandra named by this worker's ``unique_name``."""
     try:
         if not _shared_session:
             from cassandra.cluster import Cluster
@@ -164,15 +176,12 @@ def _drop_own_keyspaces(request: pytest.FixtureRequest) -> Iterator[None]:
             port = _port("LOGPIPE_CASSANDRA_PORT", 9042)
             cluster = Cluster([HOST], port=port, connect_timeout=10)
             _shared_session.append(cluster.connect())
-        session = _shared_session[0]
-        names = [row.keyspace_name for row in session.execute(
+        rows = _shared_session[0].execute(
             "SELECT keyspace_name FROM system_schema.keyspaces", timeout=30
-        )]  # fmt: skip
-        for name in names:
-            if f"_{run}_" in name:
-                session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=120)
-    except Exception as exc:  # the node down (a test stopped it): its data goes with it
-        print(f"keyspaces of {request.node.nodeid} not dropped: {exc}", file=sys.stderr)
+        )
+    except Exception:  # the node down (a test stopped it): nothing to drop there
+        return set()
+    return {row.keyspace_name for row in rows if f"_{run}_" in row.keyspace_name}
 
 
 @dataclass

@@ -139,7 +139,7 @@ class CopyTruncate:
 
     # -- an open file was truncated, or a held file's wait is over (polling thread) --------------
 
-    def truncated(self, reader: FileReader, out: list[Line], seen: int) -> None:
+    def truncated(self, reader: FileReader, out: list[Line], seen: int) -> bool:
         """The file was truncated or rewritten in place: follow it from 0 as a new file.
 
         Its unread rest lives on only in a copy: a copy waiting for it continues its lines
@@ -147,6 +147,7 @@ class CopyTruncate:
         plain path's ``access.log.1``, even compressed) found now; a copy found later
         continues them through the old checkpoint (``copied_checkpoint``).  What the file
         was last ``seen`` to hold past where its lines continue is lost, and counted.
+        Returns whether its lines continue in a copy.
         """
         old_id = reader.file_id
         st = os.fstat(reader.fd)
@@ -197,6 +198,7 @@ class CopyTruncate:
             log.warning(
                 "file %s was truncated or rewritten; reading it from the start", reader.path
             )
+        return copied
 
     def release(self, reader: FileReader, now: float) -> None:
         """The original of a possible copy was not truncated within ``copy_wait``.

@@ -120,9 +120,10 @@ class Harvester:
         try:
             seen = reader.size
             st = reader.refresh_size()
-            if reader.content_replaced():
-                self._copies.truncated(reader, out, seen)
-            reader.read(out, limit, now)
+            # A file whose lines continue in a copy is read again from the next poll:
+            # the copy (a rotated file, read first) holds the older lines.
+            if not (reader.content_replaced() and self._copies.truncated(reader, out, seen)):
+                reader.read(out, limit, now)
         except OSError as exc:
             message = f"{type(exc).__name__}: {exc}"
             if reader.error != message:

@@ -36,7 +36,7 @@ def write(log: Path, first: int, last: int) -> None:
         fh.write(b"".join(seq_line(n) for n in range(first, last)))
 
 
-def start(tmp_path: Path) -> tuple[Path, Collector]:
+def start(tmp_path: Path, rescan_interval: float = 0.05) -> tuple[Path, Collector]:
     """A log with two older generations from before the tailer started (never to be
     read), followed from its end."""
     logs = tmp_path / "logs"
@@ -46,7 +46,8 @@ def start(tmp_path: Path) -> tuple[Path, Collector]:
     with gzip.open(logs / "access.log.2.gz", "wb") as fh:
         fh.write(b"".join(seq_line(OLD + n) for n in range(10, 20)))
     log.touch()
-    return log, Collector(make_tailer([str(log)], tmp_path / "state"))
+    tailer = make_tailer([str(log)], tmp_path / "state", rescan_interval=rescan_interval)
+    return log, Collector(tailer)
 
 
 def finish(collector: Collector, total: int) -> list[int]:
@@ -80,12 +81,15 @@ def test_renamed_generations_never_seen_at_the_path_are_read(
 
 
 @pytest.mark.parametrize("compress", COMPRESS)
+@pytest.mark.parametrize("rescan", [0.05, 60.0], ids=["seen-at-a-rescan", "seen-reading"])
 def test_copies_of_two_copytruncates_between_reads_are_both_read(
-    tmp_path: Path, compress: str
+    tmp_path: Path, compress: str, rescan: float
 ) -> None:
     """``copytruncate`` twice before the tailer reads again: the older copy holds the
-    followed file's unread rest, the newer one lines the tailer never saw anywhere."""
-    log, collector = start(tmp_path)
+    followed file's unread rest, the newer one lines the tailer never saw anywhere.
+    The truncation is noticed at a rescan, or (rescans far apart) by reading the file:
+    either way the copies' lines come before the file's new ones."""
+    log, collector = start(tmp_path, rescan)
     write(log, 0, 100)
     collector.until(lambda: len(collector.lines) == 100)
     collector.settle(0.2)  # followed for a while: its checkpoint written
