@@ -49,6 +49,31 @@ def build_loader() -> Path:
     return JAR
 
 
+def write_rows(path: Path, entries: list, fields: bool = False) -> Path:
+    """The loader's rows file: a header naming the columns, then one row per entry, the
+    raw line last; with ``fields``, the field columns kafka2cassandra fills (empty: unset).
+    The other_fields map is left out (the loader binds text, int and bigint only; the
+    corpus's combined lines have no other field). Tabs and newlines in a field value
+    become spaces (the file's separators)."""
+    from logpipe.cassandra.columns import FIELD_COLUMNS, field_values
+
+    columns = [name for name, kind in FIELD_COLUMNS if kind in ("text", "int", "bigint")]
+    header = ["log_source", "log_type", "log_datetime", *(columns if fields else []), "log"]
+    out = ["\t".join(header) + "\n"]
+    for e in entries:
+        cells = [e.source, e.type, e.datetime]
+        if fields:
+            values = field_values(e.fields, e.parse_error)
+            for name in columns:
+                value = values.get(name)
+                text = "" if value is None else str(value)
+                cells.append(text.replace("\t", " ").replace("\n", " ").replace("\r", " "))
+        cells.append(e.log)
+        out.append("\t".join(cells) + "\n")
+    path.write_text("".join(out), encoding="utf-8")
+    return path
+
+
 def run_loader(args: list[str]) -> dict:
     """One loader run: its JSON line, with CPU seconds and peak RSS of the JVM."""
     proc = subprocess.Popen(["java", "-jar", str(JAR), *args], stdout=subprocess.PIPE)
@@ -79,10 +104,7 @@ def run(rows: int, variants: str = "now:32,event:32", rounds: int = 1) -> dict[s
     entries = bench_poll.corpus_entries(rows)
     work = Path(tempfile.mkdtemp(prefix="bench-ceiling-"))
     rows_file = work / "rows.tsv"
-    rows_file.write_text(
-        "".join(f"{e.source}\t{e.type}\t{e.datetime}\t{e.log}\n" for e in entries),
-        encoding="utf-8",
-    )
+    write_rows(rows_file, entries)
     topic = f"ceiling_{run_id}"
     kafka = KafkaConnection(bootstrap_servers=bootstrap)
     create_topic(kafka, topic, partitions=6)

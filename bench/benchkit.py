@@ -102,6 +102,22 @@ def high_water_mb(pid: int) -> float | None:
     return None
 
 
+def listening_pid(port: int) -> int | None:
+    """The process listening on this TCP port (a local server of ``services/``), if any."""
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            return conn.pid
+    return None
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """CPU seconds (user + system) a running process has used so far; nan without one."""
+    if pid is None:
+        return float("nan")
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
 class PeakWatcher:
     """Samples a process's VmHWM every ``interval`` s until it exits; keeps the highest."""
 

@@ -6,9 +6,13 @@ import com.datastax.oss.driver.api.core.config.DriverConfigLoader;
 import com.datastax.oss.driver.api.core.cql.BatchStatement;
 import com.datastax.oss.driver.api.core.cql.BatchStatementBuilder;
 import com.datastax.oss.driver.api.core.cql.BatchType;
+import com.datastax.oss.driver.api.core.cql.BoundStatement;
+import com.datastax.oss.driver.api.core.cql.BoundStatementBuilder;
+import com.datastax.oss.driver.api.core.cql.ColumnDefinitions;
 import com.datastax.oss.driver.api.core.cql.PreparedStatement;
 import com.datastax.oss.driver.api.core.cql.Statement;
-import java.io.IOException;
+import com.datastax.oss.driver.api.core.type.DataType;
+import com.datastax.oss.driver.api.core.type.DataTypes;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -40,7 +44,12 @@ public final class Loader {
     int port = Integer.parseInt(args[1]);
     String datacenter = args[2];
     String keyspace = args[3];
-    List<String[]> rows = read(Path.of(args[4]));
+    List<String> lines = Files.readAllLines(Path.of(args[4]), StandardCharsets.UTF_8);
+    String[] columns = lines.get(0).split("\t");
+    List<String[]> rows = new ArrayList<>();
+    for (String line : lines.subList(1, lines.size())) {
+      rows.add(line.split("\t", columns.length));
+    }
     int batch = Integer.parseInt(args[5]);
     int inFlight = Integer.parseInt(args[6]);
     int warmup = Integer.parseInt(args[7]);
@@ -60,8 +69,16 @@ public final class Loader {
             .build()) {
       PreparedStatement insert =
           session.prepare(
-              "INSERT INTO logs (log_source, log_type, log_datetime, log_id, log) "
-                  + "VALUES (?, ?, ?, now(), ?)");
+              "INSERT INTO logs ("
+                  + String.join(", ", columns)
+                  + ", log_id) VALUES ("
+                  + "?, ".repeat(columns.length)
+                  + "now())");
+      ColumnDefinitions variables = insert.getVariableDefinitions();
+      kinds = new DataType[columns.length];
+      for (int i = 0; i < columns.length; i++) {
+        kinds[i] = variables.get(i).getType();
+      }
       Semaphore slots = new Semaphore(inFlight);
       AtomicLong written = new AtomicLong();
       AtomicLong failed = new AtomicLong();
@@ -76,6 +93,29 @@ public final class Loader {
       System.out.printf(
           "{\"rows\": %d, \"failed\": %d, \"seconds\": %.6f}%n", written.get(), failed.get(), seconds);
     }
+  }
+
+  private static DataType[] kinds;
+
+  /** One row bound: cells parsed by their column's type, empty cells left unset. */
+  private static BoundStatement bind(PreparedStatement insert, String[] row) {
+    BoundStatementBuilder builder = insert.boundStatementBuilder();
+    for (int i = 0; i < row.length; i++) {
+      String cell = row[i];
+      if (cell.isEmpty() && i >= 2) {
+        continue;
+      }
+      if (kinds[i].equals(DataTypes.INT)) {
+        builder.setInt(i, Integer.parseInt(cell));
+      } else if (kinds[i].equals(DataTypes.BIGINT)) {
+        builder.setLong(i, Long.parseLong(cell));
+      } else if (kinds[i].equals(DataTypes.TEXT)) {
+        builder.setString(i, cell);
+      } else {
+        throw new IllegalArgumentException("column " + i + " has a type the loader skips");
+      }
+    }
+    return builder.build();
   }
 
   /** Rows grouped by partition key, each group sent as batches of {@code batch} rows. */
@@ -112,12 +152,11 @@ public final class Loader {
       throws InterruptedException {
     Statement<?> statement;
     if (group.size() == 1) {
-      String[] r = group.get(0);
-      statement = insert.bind(r[0], r[1], r[2], r[3]);
+      statement = bind(insert, group.get(0));
     } else {
       BatchStatementBuilder builder = BatchStatement.builder(BatchType.UNLOGGED);
       for (String[] r : group) {
-        builder.addStatement(insert.bind(r[0], r[1], r[2], r[3]));
+        builder.addStatement(bind(insert, r));
       }
       statement = builder.build();
     }
@@ -134,13 +173,5 @@ public final class Loader {
               }
               slots.release();
             });
-  }
-
-  private static List<String[]> read(Path file) throws IOException {
-    List<String[]> rows = new ArrayList<>();
-    for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
-      rows.add(line.split("\t", 4));
-    }
-    return rows;
   }
 }
