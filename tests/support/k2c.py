@@ -191,7 +191,8 @@ class PollerThread:
 
     def __init__(self, bootstrap: str, contact_points: str, **config: object) -> None:
         group = config.pop("group_id", "kafka2cassandra")
-        settings = ConsumerSettings(group_id=group, session_timeout_ms=10_000)  # type: ignore[arg-type]
+        client = config.pop("kafka_client", "kafka-python")
+        settings = ConsumerSettings(group_id=group, session_timeout_ms=10_000, client=client)  # type: ignore[arg-type]
         self.poller = Poller(
             # tune_gc off: it changes the collector of the whole (pytest) process.
             PollerConfig(consumer=settings, metrics_host="127.0.0.1", tune_gc=False, **config),  # type: ignore[arg-type]

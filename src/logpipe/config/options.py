@@ -44,9 +44,14 @@ def options(*settings: Setting) -> Callable[[Callable[..., Any]], Callable[..., 
     """Decorate a click command with the options of these settings, in this order.
 
     A setting listed twice (one shared by two groups, such as ALLOW_PLAINTEXT_CREDENTIALS
-    in KAFKA and CASSANDRA) becomes one option, at its first place.
+    in KAFKA and CASSANDRA) becomes one option, at its first place; two settings that
+    share a flag (``--kafka-client`` of either daemon) cannot both be options of one command.
     """
     unique = list(dict.fromkeys(settings))
+    flags = [s.flag for s in unique if s.flag]
+    twice = sorted({f for f in flags if flags.count(f) > 1})
+    if twice:
+        raise ValueError(f"two settings of one command share the flag {', '.join(twice)}")
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         for setting in reversed(unique):

@@ -43,12 +43,17 @@ _REGISTRY: dict[str, Setting] = {}
 
 
 def define(name: str, flag: str | None, env: str, default: Any, help: str, **extra: Any) -> Setting:
-    """Register a setting; a name, flag or variable may be defined only once."""
+    """Register a setting; a name or variable may be defined only once.
+
+    A flag may name two settings of different commands, each with its own variable
+    (``--kafka-client``: logs2kafka's producer, kafka2cassandra's consumer); one command
+    cannot take both (``logpipe.config.options.options`` refuses it).
+    """
     setting = Setting(name=name, flag=flag, env=env, default=default, help=help, **extra)
     if (flag is None) != (setting.read_with is not None):
         raise ValueError(f"{name}: an environment-only setting (no flag) needs read_with")
     for other in _REGISTRY.values():
-        if other.name == name or (flag and other.flag == flag) or other.env == env:
+        if other.name == name or other.env == env:
             raise ValueError(f"setting defined twice: {name} / {flag} / {env}")
     _REGISTRY[name] = setting
     return setting

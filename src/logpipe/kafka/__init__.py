@@ -6,7 +6,9 @@ Everything else in logpipe speaks LogEntry and bytes; this package turns a
 - ``config``: client configuration (security, ``redact``), shared by every client.
 - ``producer``: ``ProducerSettings`` + ``open_producer``, with ``kafka_python``
   (the default) and ``confluent`` (``--kafka-client confluent``) behind it.
-- ``consumer``: ``LogConsumer`` and the records it returns; ``dead_letter``: the
+- ``consumer``: ``ConsumerSettings`` + ``open_consumer``, with ``LogConsumer``
+  (kafka-python, the default) and ``confluent_consumer`` (``--kafka-client confluent``)
+  behind it, and the records they return; ``dead_letter``: the
   dead-letter producer; ``admin``: ``create_topic``.
 - ``errors``: ``KafkaUnavailable`` (worth retrying), ``KafkaAccessDenied`` (not),
   ``RecordRefused`` (this record, for good) and ``classify``, which sorts either
@@ -19,7 +21,14 @@ The names below are the ones the daemons, tests and tools import.
 
 from logpipe.kafka.admin import create_topic
 from logpipe.kafka.config import build_client_config, build_confluent_config, redact
-from logpipe.kafka.consumer import ConsumedRecord, ConsumerSettings, LogConsumer, Partition
+from logpipe.kafka.consumer import (
+    ConsumedRecord,
+    Consumer,
+    ConsumerSettings,
+    LogConsumer,
+    Partition,
+    open_consumer,
+)
 from logpipe.kafka.dead_letter import DeadLetterProducer
 from logpipe.kafka.errors import (
     ErrorClass,
@@ -45,6 +54,7 @@ __all__ = [
     "COMPRESSIONS",
     "NO_TOKEN",
     "ConsumedRecord",
+    "Consumer",
     "ConsumerSettings",
     "DeadLetterProducer",
     "ErrorClass",
@@ -61,6 +71,7 @@ __all__ = [
     "check_kafka_client",
     "classify",
     "create_topic",
+    "open_consumer",
     "open_producer",
     "redact",
     "value_limit",

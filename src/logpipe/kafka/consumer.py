@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
 from logpipe.config.connections import KafkaConnection
-from logpipe.config.settings import GROUP_ID, GROUP_INSTANCE_ID
+from logpipe.config.settings import CONSUMER_KAFKA_CLIENT, GROUP_ID, GROUP_INSTANCE_ID
 from logpipe.kafka.client_logs import closing, topic_missing
 from logpipe.kafka.config import kafka_python_client
 from logpipe.kafka.errors import KafkaUnavailable
@@ -75,6 +75,14 @@ class ConsumerSettings:
     connect_timeout_ms: int = 10_000
     reconnect_backoff_max_ms: int = 2_000
     client_id: str = "kafka2cassandra"
+    #: The client library: kafka-python (``LogConsumer``) or confluent (``ConfluentConsumer``).
+    client: str = CONSUMER_KAFKA_CLIENT.default
+
+    def __post_init__(self) -> None:
+        if self.client not in (CONSUMER_KAFKA_CLIENT.choices or ()):
+            raise ValueError(
+                f"Kafka client must be one of {', '.join(CONSUMER_KAFKA_CLIENT.choices or ())}"
+            )
 
     @classmethod
     def with_session_timeout(cls, seconds: float, **fields: object) -> ConsumerSettings:
@@ -97,6 +105,58 @@ class RebalanceHandler(Protocol):
 
 
 CommitCallback = Callable[[dict[Partition, int], BaseException | None], None]
+
+
+class Consumer(Protocol):
+    """What kafka2cassandra needs of a group consumer, whichever library is behind it
+    (``LogConsumer``, ``logpipe.kafka.confluent_consumer.ConfluentConsumer``)."""
+
+    topic: str
+
+    def poll(self, timeout: float, max_records: int | None = None) -> list[ConsumedRecord]:
+        """Records ready within ``timeout`` seconds; KafkaUnavailable while Kafka is away."""
+        ...
+
+    def assignment(self) -> set[Partition]: ...
+
+    def pause(self, partitions: list[Partition]) -> None: ...
+
+    def resume(self, partitions: list[Partition]) -> None: ...
+
+    def paused(self) -> set[Partition]: ...
+
+    def commit(self, offsets: dict[Partition, int], timeout: float = 10.0) -> None:
+        """Commit and wait (a rebalance in progress is ridden out within ``timeout``)."""
+        ...
+
+    def commit_async(self, offsets: dict[Partition, int], on_done: CommitCallback) -> None:
+        """Commit without waiting; ``on_done(offsets, error)`` runs in a later poll."""
+        ...
+
+    def highwater(self, partition: Partition) -> int | None: ...
+
+    def connected(self) -> bool:
+        """A broker connection up and the group coordinator known (for /readyz)."""
+        ...
+
+    def close(self, timeout: float = 10.0) -> None: ...
+
+
+def open_consumer(
+    conn: KafkaConnection,
+    topic: str,
+    settings: ConsumerSettings,
+    handler: RebalanceHandler | None = None,
+) -> Consumer:
+    """The group consumer of ``topic`` with the client ``settings.client`` names.
+
+    Raises KafkaUnavailable if no broker answers (worth retrying).
+    """
+    if settings.client == "confluent":
+        from logpipe.kafka.confluent_consumer import ConfluentConsumer
+
+        return ConfluentConsumer(conn, topic, settings, handler)
+    return LogConsumer(conn, topic, settings, handler)
 
 
 class LogConsumer:

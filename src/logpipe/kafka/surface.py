@@ -9,9 +9,10 @@ confluent-kafka (``--kafka-client confluent``) is used through its public API on
 
 from __future__ import annotations
 
+import importlib.util
 from functools import cache
 
-from logpipe.client_surface import ATTRIBUTE, METHOD, Need, check_surface
+from logpipe.client_surface import ATTRIBUTE, METHOD, ClientSurfaceError, Need, check_surface
 
 DISTRIBUTION = "kafka-python"
 
@@ -76,6 +77,11 @@ NEEDS: tuple[Need, ...] = (
 @cache
 def check_kafka_client(client: str = DISTRIBUTION) -> None:
     """Raise ClientSurfaceError when the Kafka client library ``client`` (``kafka-python``
-    or ``confluent``, as ``--kafka-client`` names it) lacks what logpipe uses of it."""
+    or ``confluent``, as ``--kafka-client`` names it) lacks what logpipe uses of it, or
+    (confluent, an extra) is not installed: one line at start, not retries for ever."""
     if client == DISTRIBUTION:
         check_surface(DISTRIBUTION, NEEDS)
+    elif importlib.util.find_spec("confluent_kafka") is None:
+        raise ClientSurfaceError(
+            "--kafka-client confluent needs confluent-kafka: pip install 'logpipe[fast]'"
+        )

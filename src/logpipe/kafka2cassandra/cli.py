@@ -58,6 +58,7 @@ def poll(**opts: Any) -> None:
             opts["session_timeout"],
             group_id=opts["group_id"],
             group_instance_id=opts["group_instance_id"] or None,
+            client=opts["consumer_kafka_client"],
         ),
     )
     poller = Poller(
@@ -70,7 +71,7 @@ def poll(**opts: Any) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        check_kafka_client()
+        check_kafka_client(config.consumer.client)
         check_cassandra_driver()
         status = poller.run()
     except (StoreSetupError, KafkaAccessDenied, ClientSurfaceError) as exc:

@@ -3,8 +3,9 @@
 Commits go out every ``commit_interval`` (asynchronously, only positions that moved),
 on revocation (after a short wait for the revoked partitions' writes) and once more,
 synchronously, at shutdown. The rebalance callbacks run on the Kafka client's IO
-thread; the rest on the poll thread. The consumer-lag gauge is kept here too: it is the
-distance between a partition's high watermark and its commit position.
+thread (kafka-python) or inside the poll (confluent); the rest on the poll thread. The
+consumer-lag gauge is kept here too: it is the distance between a partition's high
+watermark and its commit position.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from logpipe.kafka import LogConsumer, Partition
+from logpipe.kafka import Consumer, Partition
 from logpipe.kafka2cassandra.dead_letter import MAX_REASON
 from logpipe.kafka2cassandra.metrics import PollerMetrics
 from logpipe.kafka2cassandra.offsets import OffsetTracker
@@ -45,7 +46,7 @@ class Commits:
     ) -> None:
         self.tracker = tracker
         self.metrics = metrics
-        self.consumer: LogConsumer | None = None
+        self.consumer: Consumer | None = None
         self._stop = stop
         self._interval = commit_interval
         self._revoke_wait = revoke_wait
@@ -53,7 +54,7 @@ class Commits:
         self._next_commit = 0.0
         self._next_lag = 0.0
 
-    def attach(self, consumer: LogConsumer) -> None:
+    def attach(self, consumer: Consumer) -> None:
         self.consumer = consumer
 
     # -- the poll thread ---------------------------------------------------------------

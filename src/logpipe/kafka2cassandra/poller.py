@@ -23,12 +23,13 @@ from typing import TypeVar
 from logpipe.cassandra import Store, StoreSetupError
 from logpipe.config.connections import CassandraConnection, KafkaConnection
 from logpipe.kafka import (
+    Consumer,
     DeadLetterProducer,
     KafkaAccessDenied,
     KafkaUnavailable,
-    LogConsumer,
     access_checked,
     create_topic,
+    open_consumer,
 )
 from logpipe.kafka2cassandra.commits import Commits
 from logpipe.kafka2cassandra.config import PollerConfig
@@ -85,7 +86,7 @@ class Poller:
         self._kafka_state = StateLog(log, "ok")
         self._kafka_backoff = config.backoff()
         self._store: Store | None = None
-        self._consumer: LogConsumer | None = None
+        self._consumer: Consumer | None = None
         self._dlq: DeadLetterProducer | None = None
         self._delivery: Delivery | None = None
         self._last_loop = time.monotonic()
@@ -156,7 +157,7 @@ class Poller:
             request_timeout=self.config.request_timeout,
         )
 
-    def _open_consumer(self) -> LogConsumer:
+    def _open_consumer(self) -> Consumer:
         try:
             with access_checked(self.kafka_conn):
                 create_topic(
@@ -172,7 +173,7 @@ class Poller:
             log.info("dead-letter topic not created", extra={"error": str(exc)[:MAX_REASON]})
         with access_checked(self.kafka_conn):
             self._dlq = DeadLetterProducer(self.kafka_conn, self.config.dlq_topic)
-            return LogConsumer(
+            return open_consumer(
                 self.kafka_conn, self.config.topic, self.config.consumer, self.commits
             )
 
@@ -218,6 +219,7 @@ class Poller:
                     "topic": cfg.topic,
                     "group_id": cfg.consumer.group_id,
                     "group_instance_id": cfg.consumer.group_instance_id,
+                    "kafka_client": cfg.consumer.client,
                     "keyspace": cfg.keyspace,
                     "table": cfg.table,
                     "layout": writer.layout.name,
@@ -239,7 +241,7 @@ class Poller:
 
     # -- the loop ------------------------------------------------------------------
 
-    def _loop(self, consumer: LogConsumer, delivery: Delivery) -> None:
+    def _loop(self, consumer: Consumer, delivery: Delivery) -> None:
         max_records = self.config.consumer.max_poll_records
         self.commits.start(time.monotonic())
         while True:
@@ -282,7 +284,7 @@ class Poller:
         allowed = self.config.shutdown_timeout
         return self._stop_at + allowed - min(5.0, allowed / 4)
 
-    def _flow_control(self, consumer: LogConsumer, delivery: Delivery) -> bool:
+    def _flow_control(self, consumer: Consumer, delivery: Delivery) -> bool:
         """Pause every assigned partition while writes cannot keep up or are failing, and
         only the held ones (a dead letter of theirs failed) otherwise. True if all paused."""
         pause = self.stopping or delivery.backlogged

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from logpipe.config.registry import define
+from logpipe.config.settings.logs2kafka import KAFKA_CLIENT
 from logpipe.config.settings.shared import SHUTDOWN_TIMEOUT
 
 # --- kafka2cassandra: consuming and writing -------------------------------------------
@@ -21,6 +22,16 @@ GROUP_INSTANCE_ID = define(
     None,
     "Static group membership (e.g. the pod name): a restart within the session timeout "
     "keeps its partitions without a rebalance.",
+)
+CONSUMER_KAFKA_CLIENT = define(
+    "consumer_kafka_client",
+    # The same flag as logs2kafka's producer client (a command takes one or the other).
+    KAFKA_CLIENT.flag,
+    "KAFKA2CASSANDRA_KAFKA_CLIENT",
+    "kafka-python",
+    "Kafka client library of the consumer: kafka-python, or confluent (pip install "
+    "'logpipe[fast]').",
+    choices=KAFKA_CLIENT.choices,
 )
 SESSION_TIMEOUT = define(
     "session_timeout",
@@ -125,6 +136,7 @@ POLLER = (
     TABLE,
     GROUP_ID,
     GROUP_INSTANCE_ID,
+    CONSUMER_KAFKA_CLIENT,
     SESSION_TIMEOUT,
     LOG_ID,
     DLQ_TOPIC,
