@@ -21,8 +21,9 @@ from tests.support.k2c import (
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.parametrize("client", ["kafka-python", "confluent"])
 def test_poison_messages_are_dead_lettered_and_the_rest_stored(
-    kafka_bootstrap, cassandra_contact_points, unique_name
+    client, kafka_bootstrap, cassandra_contact_points, unique_name
 ):
     topic, ks, group = unique_name("dlq"), unique_name("dlq"), unique_name("dlq")
     dlq = f"{topic}_dlq"
@@ -60,6 +61,7 @@ def test_poison_messages_are_dead_lettered_and_the_rest_stored(
             group,
             log_id_mode="event",
             batch_rows=16,
+            kafka_client=client,
         ) as poller:
             assert wait_until(lambda: len(all_logs(store, ks)) >= len(good), 60)
             assert wait_until(lambda: caught_up(kafka_bootstrap, group, topic), 30)

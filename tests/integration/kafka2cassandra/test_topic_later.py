@@ -16,8 +16,9 @@ from tests.support.k2c import keyspace, make_topic, poller_args, poller_process,
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.parametrize("client", ["kafka-python", "confluent"])
 def test_a_topic_created_after_the_start_is_no_error(
-    tmp_path: Path, kafka_bootstrap: str, cassandra_contact_points: str, unique_name
+    client: str, tmp_path: Path, kafka_bootstrap: str, cassandra_contact_points: str, unique_name
 ) -> None:
     topic, ks, group = unique_name("later"), unique_name("ks"), unique_name("g")
     log_path = tmp_path / "poller.log"
@@ -27,8 +28,8 @@ def test_a_topic_created_after_the_start_is_no_error(
 
     with keyspace(cassandra_contact_points, ks):
         proc = poller_process(
-            kafka_bootstrap, cassandra_contact_points, *poller_args(topic, ks, group),
-            log_path=log_path,
+            kafka_bootstrap, cassandra_contact_points,
+            *poller_args(topic, ks, group, "--kafka-client", client), log_path=log_path,
         )  # fmt: skip
         try:
             waiting = f"topic {topic} does not exist yet: waiting for it"
@@ -48,3 +49,4 @@ def test_a_topic_created_after_the_start_is_no_error(
     assert [r for r in records if r["level"] in ("WARNING", "ERROR")] == []
     assert sum(1 for r in records if r["message"] == waiting) == 1
     assert all(r["time"].endswith("Z") for r in records)
+    assert any(r["message"] == "consuming" and r["kafka_client"] == client for r in records)
