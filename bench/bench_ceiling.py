@@ -123,11 +123,8 @@ def run(rows: int, variants: str = "now:32,event:32", rounds: int = 1) -> dict[s
         "Java loader, one row per request": ("java", ["1"]),
     }
     for variant in variants.split(","):
-        log_id, batch = variant.split(":")
-        contenders[f"kafka2cassandra poll --log-id {log_id} --batch-rows {batch}"] = (
-            "logpipe",
-            ["--log-id", log_id, "--batch-rows", batch],
-        )
+        extra, named = bench_poll.parse_variant(variant)
+        contenders[f"kafka2cassandra poll {named}"] = ("logpipe", extra)
     samples: dict[str, list[dict]] = {label: [] for label in contenders}
     try:
         for _round in range(rounds):
@@ -175,7 +172,9 @@ def print_table(results: dict[str, dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--variants", default="now:32,event:32", help="LOG_ID:BATCH_ROWS,...")
+    parser.add_argument(
+        "--variants", default="now:32,event:32", help="LOG_ID:BATCH_ROWS[:KAFKA_CLIENT],..."
+    )
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()

@@ -76,7 +76,9 @@ def child_logpipe(args: argparse.Namespace) -> dict:
         dlq_topic=f"{args.topic}_dlq",
         batch_rows=args.batch_rows,
         max_in_flight=args.max_in_flight,
-        consumer=ConsumerSettings(group_id=f"bench_{uuid.uuid4().hex[:8]}", **fetching),
+        consumer=ConsumerSettings(
+            group_id=f"bench_{uuid.uuid4().hex[:8]}", client=args.kafka_client, **fetching
+        ),
     )
     poller = Poller(
         config,
@@ -129,6 +131,25 @@ def child_ceiling(args: argparse.Namespace) -> dict:
     return {"rows": sum(1 for ok, _ in results if ok), "seconds": seconds}
 
 
+def parse_variant(variant: str) -> tuple[list[str], str]:
+    """``LOG_ID:BATCH_ROWS[:CLIENT]`` (``now:32``, ``now:32:confluent``) -> the child's
+    arguments and the variant's label, named as ``kafka2cassandra poll``'s flags."""
+    log_id, batch, *rest = variant.split(":")
+    extra = ["--log-id", log_id, "--batch-rows", batch]
+    label = f"--log-id {log_id} --batch-rows {batch}"
+    if rest and rest[0] != "kafka-python":
+        extra += ["--kafka-client", rest[0]]
+        label += f" --kafka-client {rest[0]}"
+    return extra, label
+
+
+def has_confluent() -> bool:
+    """Whether the confluent client is installed (``pip install 'logpipe[fast]'``)."""
+    import importlib.util
+
+    return importlib.util.find_spec("confluent_kafka") is not None
+
+
 CHILDREN = {"logpipe": child_logpipe, "tutorial": child_tutorial, "ceiling": child_ceiling}
 
 
@@ -168,7 +189,8 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         default="now:32,now:1,event:32",
-        help="logpipe configurations, LOG_ID:BATCH_ROWS, comma separated",
+        help="logpipe configurations, LOG_ID:BATCH_ROWS[:KAFKA_CLIENT], comma separated "
+        "(now:32:confluent: the confluent consumer)",
     )
     parser.add_argument("--max-in-flight", type=int, default=256)
     parser.add_argument("--timeout", type=float, default=600.0)
@@ -179,6 +201,7 @@ def main() -> None:
     parser.add_argument("--log-id", default="now")
     parser.add_argument("--batch-rows", type=int, default=32)
     parser.add_argument("--fetch-max-wait-ms", type=int, help="(child) instead of ours")
+    parser.add_argument("--kafka-client", default="kafka-python", help="(child) consumer client")
     args = parser.parse_args()
 
     if args.child:
@@ -253,10 +276,9 @@ def measure_all(args: argparse.Namespace) -> dict[str, dict]:
     try:
         measure("ceiling (execute_concurrent)", "ceiling", topic, args.rows, [])
         for variant in args.variants.split(","):
-            log_id, batch = variant.split(":")
-            extra = ["--log-id", log_id, "--batch-rows", batch]
+            extra, named = parse_variant(variant)
             extra += ["--max-in-flight", str(args.max_in_flight)]
-            label = f"logpipe --log-id {log_id} --batch-rows {batch}"
+            label = f"logpipe {named}"
             while label in results:
                 label += "'"
             measure(

@@ -194,10 +194,15 @@ def poll_round(ctx: Context, sizes: dict[str, int]) -> dict[str, dict[str, Any]]
     if module is None:
         return unavailable("bench/bench_poll.py missing", *names)
     variants = "now:32" if sizes["poll"] < 50_000 else "now:32,event:32"
+    if module.has_confluent():
+        variants += ",now:32:confluent"
     measured = module.run(sizes["poll"], sizes["tutorial_poll"], variants)
     renamed = {
         "logpipe --log-id now --batch-rows 32": "kafka2cassandra poll",
         "logpipe --log-id event --batch-rows 32": "kafka2cassandra poll --log-id event",
+        "logpipe --log-id now --batch-rows 32 --kafka-client confluent": (
+            "kafka2cassandra poll --kafka-client confluent"
+        ),
         "tutorial poller": "tutorial poller",
         "ceiling (execute_concurrent)": "execute_concurrent ceiling",
     }
@@ -221,6 +226,8 @@ def ceiling_round(ctx: Context, sizes: dict[str, int]) -> dict[str, dict[str, An
     if module is None:
         return unavailable("bench/bench_ceiling.py missing", *names)
     variants = "now:32" if sizes["ceiling"] < 50_000 else "now:32,event:32"
+    if module.bench_poll.has_confluent():
+        variants += ",now:32:confluent"
     measured = module.run(sizes["ceiling"], variants)
 
     def short(name: str) -> str:  # as the poll component names them
