@@ -80,15 +80,7 @@ class ConfluentConsumer:
         self.topic = topic
         self.settings = settings
         self._handler = handler
-        self._assigned: set[Partition] = set()
-        self._paused: set[Partition] = set()
-        #: (offsets, on_done) of the asynchronous commits sent, oldest first.
-        self._commits: deque[tuple[dict[Partition, int], CommitCallback]] = deque()
-        self._commits_lock = threading.Lock()
-        #: Set by the client's statistics (every STATS_INTERVAL_MS).
-        self._connected = False
-        #: The client said every broker is down; cleared by statistics with one up.
-        self._brokers_down = False
+        self._reset()
         config = build_confluent_config(conn)
         config.update(
             {
@@ -139,6 +131,18 @@ class ConfluentConsumer:
         self._consumer.subscribe(
             [topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
         )
+
+    def _reset(self) -> None:
+        """The bookkeeping of a consumer that has nothing yet."""
+        self._assigned: set[Partition] = set()
+        self._paused: set[Partition] = set()
+        #: (offsets, on_done) of the asynchronous commits sent, oldest first.
+        self._commits: deque[tuple[dict[Partition, int], CommitCallback]] = deque()
+        self._commits_lock = threading.Lock()
+        #: Set by the client's statistics (every STATS_INTERVAL_MS).
+        self._connected = False
+        #: The client said every broker is down; cleared by statistics with one up.
+        self._brokers_down = False
 
     def __repr__(self) -> str:
         return f"ConfluentConsumer(topic={self.topic!r}, settings={self.settings!r})"

@@ -52,3 +52,23 @@ def test_kafka2cassandra_refuses_a_cassandra_user_without_tls_in_one_line() -> N
     assert result.exit_code == 1
     assert "in clear" in result.output and "--cassandra-ca-file" in result.output
     assert "Traceback" not in result.output and result.exception is not None
+
+
+def test_one_flag_names_a_setting_of_each_daemon_with_its_own_variable() -> None:
+    """``--kafka-client``: logs2kafka's producer client and kafka2cassandra's consumer
+    client, each with its own variable; no command takes both."""
+    from logpipe.config.doc import commands_by_env
+
+    producer, consumer = settings.KAFKA_CLIENT, settings.CONSUMER_KAFKA_CLIENT
+    assert producer.flag == consumer.flag == "--kafka-client"
+    users = commands_by_env()
+    assert "kafka2cassandra poll" in users[consumer.env]
+    assert not any(c.startswith("kafka2cassandra") for c in users[producer.env])
+    assert not any(c.startswith("logs2kafka") for c in users[consumer.env])
+    with pytest.raises(ValueError, match="share the flag --kafka-client"):
+        options(producer, consumer)
+
+
+def test_a_variable_cannot_be_defined_twice() -> None:
+    with pytest.raises(ValueError, match="defined twice"):
+        define("another_client", "--another-client", settings.CONSUMER_KAFKA_CLIENT.env, "", "x")

@@ -120,3 +120,16 @@ def test_both_daemons_stop_at_start_with_that_line(
     assert polled.exit_code == 1
     assert "KafkaProducer._accumulator_gone" in polled.output
     assert "Traceback" not in polled.output
+
+
+def test_the_confluent_client_missing_is_one_line_at_start(fresh_check, monkeypatch) -> None:
+    """--kafka-client confluent without the fast extra: a clear error at start, not a
+    consumer that fails to open and is retried for ever."""
+    real = surface.importlib.util.find_spec
+    monkeypatch.setattr(
+        surface.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "confluent_kafka" else real(name, *a),
+    )
+    with pytest.raises(ClientSurfaceError, match=r"pip install 'logpipe\[fast\]'"):
+        check_kafka_client("confluent")
