@@ -25,8 +25,9 @@ from tests.support.k2c import K2C, entries, wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("secure")]
 
 
+@pytest.mark.parametrize("client", ["kafka-python", "confluent"])
 def test_schema_poll_and_query_over_sasl_tls_and_cassandra_auth(
-    secure_services, unique_name, tmp_path
+    client, secure_services, unique_name, tmp_path
 ):
     sec = secure_services
     kafka = KafkaConnection(
@@ -60,6 +61,7 @@ def test_schema_poll_and_query_over_sasl_tls_and_cassandra_auth(
         "KAFKA_TOPIC": topic,
         "LOG_LEVEL": "debug",
         "LOG_FORMAT": "json",
+        "KAFKA2CASSANDRA_KAFKA_CLIENT": client,
     }
     schema = subprocess.run(
         [str(K2C), "schema", "--replication-factor", "1"], env=env, capture_output=True,
@@ -99,6 +101,7 @@ def test_schema_poll_and_query_over_sasl_tls_and_cassandra_auth(
     output = log.read_text(errors="replace") + schema.stdout + schema.stderr + query.stderr
     assert '"tls": true' in output and '"user": "logpipe"' in output
     assert '"tls_verify_hostname": true' in output  # host names verified by default
+    assert f'"kafka_client": "{client}"' in output
     for secret in (sec.password("kafka"), sec.password("cassandra")):
         assert secret not in output
 
