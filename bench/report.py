@@ -161,7 +161,16 @@ def goals(results: dict[str, Any]) -> list[str]:
             "poll with field columns, x tutorial columns only",
             div(
                 r("fields", "kafka2cassandra poll, field columns"),
-                r("fields", "tutorial columns only (today's table)"),
+                r("fields", "kafka2cassandra poll, tutorial columns only (today's table)"),
+            ),
+            0.8,
+            ">=",
+        ),
+        (
+            "(the node's own) Java loader with field columns, x tutorial columns only",
+            div(
+                r("fields", "Java loader, field columns"),
+                r("fields", "Java loader, tutorial columns only"),
             ),
             0.8,
             ">=",
