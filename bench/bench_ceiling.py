@@ -157,11 +157,10 @@ def run(rows: int, variants: str = "now:32,event:32", rounds: int = 1) -> dict[s
                         result["cpu_rows"] = result["rows"] + int(warmup)
                         samples[label].append(result)
                     elif kind == "connector":
-                        samples[label].append(
-                            bench_connector.run_connector(
-                                topic, keyspace, rows, bootstrap, contact, datacenter
-                            )
-                        )
+                        warm = min(WARMUP, rows // 2)
+                        where = (bootstrap, contact, datacenter)
+                        result = bench_connector.run_connector(topic, keyspace, rows, *where, warm)
+                        samples[label].append(result)
                     else:
                         argv = ["--bootstrap", bootstrap, "--contact-points", contact]
                         argv += ["--topic", topic, "--keyspace", keyspace, "--rows", str(rows)]
@@ -177,8 +176,9 @@ def run(rows: int, variants: str = "now:32,event:32", rounds: int = 1) -> dict[s
         for r in runs:
             cpu_rows = r.get("cpu_rows", r["rows"])
             r["cpu_s_per_10k"] = r["cpu_seconds"] / cpu_rows * 10_000 if cpu_rows else None
-            if r.get("cpu_seconds_writing") is not None and r["rows"]:
-                r["cpu_s_per_10k_writing"] = r["cpu_seconds_writing"] / r["rows"] * 10_000
+            if r.get("cpu_seconds_writing") is not None and r.get("writing_rows"):
+                writing = r["cpu_seconds_writing"] / r["writing_rows"]
+                r["cpu_s_per_10k_writing"] = writing * 10_000
         runs.sort(key=lambda r: r["rows_per_s"])
         results[label] = runs[len(runs) // 2]
     results.update(unavailable)
@@ -205,6 +205,11 @@ def print_table(results: dict[str, dict]) -> None:
             f"{cpu if cpu is not None else float('nan'):>10.3f} "
             f"{r['peak_rss_mb']:>7.0f}MB {r['rows_per_s'] / ceiling:>9.2f} {times_peer}"
             + (f"  (CPU s/10k while writing: {writing:.3f})" if writing is not None else "")
+            + (
+                f"  (from its first row: {r['cold_rows_per_s']:.0f} rows/s)"
+                if "cold_rows_per_s" in r
+                else ""
+            )
             + (f"  SHORT by {r['shortfall']} of {r['sent']} rows" if r.get("shortfall") else "")
             + (f"  FAILED: {r['failed']}" if r.get("failed") else "")
         )
