@@ -148,11 +148,16 @@ def write_config(
 
 
 def _log_tail(work: Path, lines: int = 15) -> str:
-    path = work / "connect.log"
-    if not path.exists():
-        return "(no log)"
-    errors = [line for line in path.read_text(errors="replace").splitlines() if " ERROR " in line]
-    return " | ".join((errors or path.read_text(errors="replace").splitlines())[-lines:])[-1500:]
+    """The worker's ERROR lines and their causes (else its last lines), then what the JVM
+    printed itself (a JVM that could not start has no log of its own)."""
+    text = []
+    for name in ("connect.log", "jvm.out"):
+        path = work / name
+        if path.exists():
+            logged = path.read_text(errors="replace").splitlines()
+            errors = [x for x in logged if " ERROR " in x or x.startswith("Caused by")]
+            text += (errors or logged)[-lines:]
+    return " | ".join(text)[-1500:] if text else "(no log)"
 
 
 def _task_state(rest_port: int, name: str) -> str | None:
@@ -247,7 +252,8 @@ def run_connector(
     ]  # fmt: skip
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="logpipe-bench-connector")
     failed = None
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(work / "jvm.out", "wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
     samples: list[tuple[float, float]] = []  # (epoch seconds, the JVM's CPU seconds so far)
     exited = None
     try:
