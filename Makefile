@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: install kustomize system-tools test test-bucketed unit lint demo demo-cluster schema services-up services-down services-status cluster-up cluster-down cluster-status bench bench-quick bench-query clean docs
+.PHONY: install kustomize system-tools test test-bucketed unit lint demo demo-cluster schema services-up services-down services-status cluster-up cluster-down cluster-status bench bench-quick bench-query bench-steady clean docs
 
 install: $(STAMP) kustomize system-tools
 
@@ -96,7 +96,8 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	touch $(BENCH_STAMP)
 
 # Every component beside its baselines (3 interleaved rounds, then end to end).
-# Writes bench/results/latest.json, docs/benchmarks.md and the charts.
+# Writes bench/results/latest.json, docs/benchmarks.md and the charts. Fluent Bit is
+# measured when LOGPIPE_BENCH_FLUENT_BIT names its binary (docs/benchmarks.md: building it).
 bench: $(BENCH_STAMP) services-up cluster-up
 	$(BIN)/python bench/run.py
 
@@ -109,6 +110,12 @@ bench-quick: $(BENCH_STAMP) services-up cluster-up
 # query filters on 1,000,000 rows beside a full scan (about a quarter of an hour).
 bench-query: $(BENCH_STAMP) services-up
 	$(BIN)/python bench/bench_query.py
+
+# The shippers following a log written one line per write() at 2,000 lines/s for 60 s: each
+# one's share of a core and its RSS (one round, printed; make bench runs it in its rounds).
+# make bench-steady STEADY_ARGS="--seconds 20 --runs 3"
+bench-steady: $(BENCH_STAMP) services-up
+	$(BIN)/python bench/bench_steady.py $(STEADY_ARGS)
 
 # The settings table of the operator's guide, generated from the code.
 docs: install

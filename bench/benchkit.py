@@ -85,6 +85,8 @@ class Finished:
     peak_rss_mb: float
     seconds: float
     output: str = ""
+    #: CPU seconds (user + system) the process used in all, from its rusage at exit.
+    cpu_s: float = float("nan")
 
 
 def high_water_mb(pid: int) -> float | None:
@@ -148,16 +150,21 @@ class PeakWatcher:
 
 
 def reap(proc: subprocess.Popen[bytes], started: float, peak: PeakWatcher) -> Finished:
-    """Wait for ``proc``; a zombie still has its status, so read VmHWM once more first."""
+    """Wait for ``proc``; a zombie still has its status, so read VmHWM once more first.
+
+    ``wait4`` hands back the process's rusage with its status: its CPU time in all.
+    """
+    cpu = float("nan")
     try:
         os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
         peak.sample()
-        _pid, status = os.waitpid(proc.pid, 0)
+        _pid, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
+        cpu = usage.ru_utime + usage.ru_stime
     except ChildProcessError:  # already reaped by Popen.poll()
         proc.wait()
     code = proc.returncode if proc.returncode is not None else -1
-    return Finished(code, round(peak.done(), 1), time.monotonic() - started)
+    return Finished(code, round(peak.done(), 1), time.monotonic() - started, cpu_s=cpu)
 
 
 def run_process(
@@ -211,6 +218,13 @@ class Daemon:
 
     def alive(self) -> bool:
         return self.finished is None and self.proc.poll() is None
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system, all its threads) it has used so far; nan once gone."""
+        try:
+            return cpu_seconds(self.proc.pid)
+        except psutil.Error:
+            return float("nan")
 
     def rss_mb(self) -> float | None:
         try:

@@ -50,10 +50,10 @@ def _num(value: Any, digits: int = 0) -> str:
 
 
 def table(results: dict[str, Any]) -> str:
-    """The summary table: component, contender, rate, peak RSS, ours ÷ contender."""
+    """The summary table: component, contender, rate, peak RSS, CPU, ours ÷ contender."""
     lines = [
-        "| component | contender | rate | peak RSS (MB) | ours ÷ this (x) |",
-        "|---|---|---:|---:|---:|",
+        "| component | contender | rate | peak RSS (MB) | CPU s per 100k lines | ours ÷ this (x) |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for comp in results.get("components", {}).values():
         contenders = comp["contenders"]
@@ -62,31 +62,33 @@ def table(results: dict[str, Any]) -> str:
             label = f"**{name}**" if name == comp["ours"] else name
             if "rate" not in row:
                 lines.append(
-                    f"| {comp['title']} | {label} | unavailable: {row.get('unavailable')} | | |"
+                    f"| {comp['title']} | {label} | unavailable: {row.get('unavailable')} | | | |"
                 )
                 continue
             ratio = _ratio(comp, name, row["rate"], ours)
+            cpu = _num(row["cpu_s_per_100k"], 2) if "cpu_s_per_100k" in row else "-"
             lines.append(
                 f"| {comp['title']} | {label} | {_num(row['rate'])} {comp['unit']} |"
-                f" {_num(row['peak_rss_mb'], 1) if 'peak_rss_mb' in row else '-'} | {ratio} |"
+                f" {_num(row['peak_rss_mb'], 1) if 'peak_rss_mb' in row else '-'} | {cpu} |"
+                f" {ratio} |"
             )
     e2e = results.get("end_to_end") or {}
     for rate, step in (e2e.get("delay") or {}).items():
         lines.append(
             f"| End to end, {int(rate):,} lines/s offered | append → row delay |"
             f" p50 {_num(step['p50_ms'])} ms, p99 {_num(step['p99_ms'])} ms,"
-            f" max {_num(step['max_ms'])} ms | | |"
+            f" max {_num(step['max_ms'])} ms | | | |"
         )
     if "sustained_rate" in e2e:
         lines.append(
             f"| End to end | highest rate held {e2e['step_seconds']:.0f} s without growing lag |"
-            f" {_num(e2e['sustained_rate'])} lines/s | | |"
+            f" {_num(e2e['sustained_rate'])} lines/s | | | |"
         )
     if "peak_rss_mb" in e2e:
         rss = e2e["peak_rss_mb"]
         lines.append(
             f"| End to end | daemons' peak RSS | logs2kafka {_num(rss.get('logs2kafka'), 1)} MB,"
-            f" kafka2cassandra {_num(rss.get('kafka2cassandra'), 1)} MB | | |"
+            f" kafka2cassandra {_num(rss.get('kafka2cassandra'), 1)} MB | | | |"
         )
     return "\n".join(lines)
 
@@ -212,15 +214,149 @@ def goals(results: dict[str, Any]) -> list[str]:
             ">=",
         ),
     ]
+    checks += _cost_goals(results)
     lines = ["| goal | this run | target | met |", "|---|---:|---:|---|"]
     for label, value, target, op in checks:
         if value is None:
             lines.append(f"| {label} | n/a | {op} {target:,} | n/a |")
             continue
-        met = value >= target if op == ">=" else value < target
+        met = {">=": value >= target, "<=": value <= target, "<": value < target}[op]
         shown = f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
         lines.append(f"| {label} | {shown} | {op} {target:,} | {'yes' if met else 'no'} |")
     return lines
+
+
+TAIL = "logs2kafka tail"
+TAIL_CONFLUENT = "logs2kafka tail --kafka-client confluent"
+FLUENT_BIT_DEFAULT = "Fluent Bit, defaults (inotify watcher, offsets DB)"
+
+
+def _cost_goals(results: dict[str, Any]) -> list[tuple[str, float | None, float, str]]:
+    """What a host pays per line (issue 17): against Fluent Bit, CPU and RSS."""
+    r = lambda c, n, k="rate": _rate(results, c, n, k)  # noqa: E731
+    fluent = r("ship", FLUENT_BIT_DEFAULT)
+    confluent = r("ship", TAIL_CONFLUENT)
+    steady = results.get("steady") or {}
+    at = "steady 2,000 lines/s"
+    if steady.get("rate") not in (None, 2000):  # the goals are set at 2,000 lines/s
+        steady = {}
+
+    def s(name: str, key: str) -> float | None:
+        value = (steady.get("contenders") or {}).get(name, {}).get(key)
+        return float(value) if isinstance(value, int | float) else None
+
+    return [
+        (
+            "tail (confluent) burst, x Fluent Bit defaults",
+            confluent / fluent if confluent is not None and fluent else None,
+            1.0,
+            ">=",
+        ),
+        ("tail (confluent), CPU s per 100k lines", r("ship", TAIL_CONFLUENT, "cpu_s_per_100k"),
+         0.8, "<="),
+        ("tail (kafka-python), CPU s per 100k lines", r("ship", TAIL, "cpu_s_per_100k"),
+         2.5, "<="),
+        (f"tail (confluent), {at}, % of one core", s(TAIL_CONFLUENT, "cpu_pct"), 2.0, "<="),
+        (f"tail (kafka-python), {at}, % of one core", s(TAIL, "cpu_pct"), 4.0, "<="),
+        (f"tail (confluent), {at}, peak RSS MB", s(TAIL_CONFLUENT, "rss_peak_mb"), 40, "<="),
+        (f"tail (kafka-python), {at}, peak RSS MB", s(TAIL, "rss_peak_mb"), 40, "<="),
+    ]  # fmt: skip
+
+
+#: How to get the Fluent Bit the bench compares with (not packaged for Debian).
+FLUENT_BIT_BUILD = [
+    "### Fluent Bit",
+    "",
+    "Fluent Bit is not packaged for Debian: its rows are measured when",
+    "`LOGPIPE_BENCH_FLUENT_BIT` names a `fluent-bit` binary (else they say unavailable, and",
+    "why). Its `apache2` parser is read from `LOGPIPE_BENCH_FLUENT_BIT_PARSERS`, by default",
+    "the `conf/parsers.conf` of the sources the binary was built from (found through the",
+    "build directory's `CMakeCache.txt`). None of Fluent Bit is in this repository. The",
+    "peer is Fluent Bit 5.1.1 (the line at the top names the version measured), built from",
+    "its sources (about 20 minutes on two cores):",
+    "",
+    "```sh",
+    "sudo apt-get install -y build-essential cmake pkg-config flex bison libsqlite3-dev \\",
+    "    libssl-dev zlib1g-dev",
+    "git clone --depth 1 --branch v5.1.1 https://github.com/fluent/fluent-bit.git",
+    "cmake -S fluent-bit -B fluent-bit/build -DFLB_MINIMAL=On -DFLB_IN_TAIL=On \\",
+    "    -DFLB_OUT_KAFKA=On -DFLB_KAFKA=On -DFLB_PARSER=On -DFLB_REGEX=On -DFLB_SQLDB=On \\",
+    "    -DFLB_PREFER_SYSTEM_LIB_SQLITE=On",
+    "make -C fluent-bit/build -j2   # fluent-bit/build/bin/fluent-bit",
+    "LOGPIPE_BENCH_FLUENT_BIT=$PWD/fluent-bit/build/bin/fluent-bit make bench",
+    "```",
+    "",
+    "`FLB_HTTP_SERVER` and `FLB_AWS` stay on: turning either off fails to build in 5.1.1.",
+    "",
+]
+
+
+#: How to get the DataStax Kafka connector the bench compares with (not on Maven Central).
+CONNECTOR_BUILD = [
+    "### The DataStax Kafka connector",
+    "",
+    "The DataStax Apache Kafka Connector (Cassandra sink) is not on Maven Central: its",
+    "rows are measured when `LOGPIPE_BENCH_CONNECTOR_JAR` names its built jar and",
+    "`LOGPIPE_BENCH_CONNECT_LIB` a folder of Kafka Connect's jars (else they say",
+    "unavailable, and why). None of the connector is in this repository.",
+    "",
+    "The connector's source is public (the GitHub repository datastax/kafka-sink,",
+    "Apache-2.0; measured here: commit d4cd34d, version 1.4.1-SNAPSHOT) and builds with",
+    "Maven from Maven Central alone once its POMs are edited. In the root `pom.xml`,",
+    "delete the `<repositories>` block (DataStax's own repositories and Confluent's) and",
+    "the `io.confluent:kafka-connect-avro-converter` entry of `<dependencyManagement>`;",
+    "in `sink/pom.xml`, delete that dependency, and delete the one unit test that uses it",
+    "(`sink/src/test/java/com/datastax/oss/kafka/sink/AvroJsonConvertersTest.java`; no",
+    "main code does). With JDK 17, also remove from the root POM's `jdk11` profile the",
+    "ErrorProne compiler arguments (`-XDcompilePolicy=simple`, `-Xplugin:ErrorProne`)",
+    "and its `<annotationProcessorPaths>`: ErrorProne 2.4.0 crashes javac 17 (the code",
+    "still compiles for Java 8). Then `mvn -B -DskipTests -Dmaven.javadoc.skip=true",
+    "package` (about 30 s once the dependencies are downloaded) writes",
+    "`dist/target/kafka-connect-cassandra-sink-1.4.1-SNAPSHOT.jar`.",
+    "",
+    "Kafka Connect's jars, of the Kafka the bench runs (4.3.1), come from Maven Central:",
+    "a throwaway POM that depends on `org.apache.kafka:connect-runtime`, `connect-json`",
+    "and `connect-transforms` and on a log4j2 backend (`org.apache.logging.log4j:`",
+    "`log4j-api`, `log4j-core`, `log4j-slf4j-impl`), then",
+    "`mvn -B dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=lib`",
+    "in its folder.",
+    "",
+    "```sh",
+    "export LOGPIPE_BENCH_CONNECTOR_JAR=$PWD/kafka-sink/dist/target/\\",
+    "kafka-connect-cassandra-sink-1.4.1-SNAPSHOT.jar",
+    "export LOGPIPE_BENCH_CONNECT_LIB=$PWD/connect-runtime/lib",
+    "make bench",
+    "```",
+    "",
+    "The bench starts `java -Xms256m -Xmx512m -cp '$LOGPIPE_BENCH_CONNECT_LIB/*'",
+    "org.apache.kafka.connect.cli.ConnectStandalone worker.properties sink.properties`",
+    "with the jar alone in a folder on `plugin.path` (its own class loader, as deployed)",
+    "and the REST listener on a free loopback port.",
+    "",
+]
+
+
+def steady_section(results: dict[str, Any]) -> list[str]:
+    """The steady-rate table: each shipper's share of a core and its RSS."""
+    steady = results.get("steady") or {}
+    if not steady:
+        return []
+    if steady.get("failed"):
+        return ["## Shippers at a steady rate", "", f"Failed in this run: {steady['failed']}", ""]
+    import bench_steady
+
+    return [
+        f"## Shippers at a steady {_num(steady['rate'])} lines/s",
+        "",
+        f"A writer appends one line per write() at {_num(steady['rate'])} lines/s for"
+        f" {_num(steady['seconds'])} s; each shipper's CPU over the window (from"
+        f" {_num(steady['warmup'])} s after the first line to the last) as a share of one"
+        f" core, its RSS sampled every half second; median of {steady['runs']} interleaved"
+        " round(s) (RSS peak: the highest).",
+        "",
+        bench_steady.table(steady),
+        "",
+    ]
 
 
 def _machine(results: dict[str, Any]) -> str:
@@ -228,7 +364,8 @@ def _machine(results: dict[str, Any]) -> str:
     return (
         f"{m.get('cores')} cores ({m.get('cpu')}), {m.get('memory_gb')} GB memory, "
         f"Python {m.get('python')}, Apache Kafka {m.get('kafka')}, Apache Cassandra "
-        f"{m.get('cassandra')}, rsyslog {m.get('rsyslog')}, kcat {m.get('kcat')}; {m.get('os')}"
+        f"{m.get('cassandra')}, rsyslog {m.get('rsyslog')}, kcat {m.get('kcat')}, Fluent Bit "
+        f"{m.get('fluent_bit') or 'not available'}; {m.get('os')}"
     )
 
 
@@ -308,14 +445,23 @@ def document(results: dict[str, Any]) -> str:
         "  line counted in Kafka. `logs2kafka ship` and the tutorial's forwarder",
         "  (`bench/baselines/tutorial_forwarder.py`, one synchronous send per line, on",
         f"  {_num(sizes.get('tutorial_ship'))} lines) run through `bench/bench_ship.py`",
-        "  (their own timers are kept as `program_rate` in the JSON). `logs2kafka tail`,",
-        "  rsyslog (Debian's `rsyslog` + `rsyslog-kafka`: `imfile` in inotify mode, `omkafka`,",
-        "  the raw line as the message) and `kcat -P -l` (Debian's `kcat`, librdkafka) run",
-        "  through `bench/bench_shippers.py`; the tail and rsyslog follow an empty file that a",
-        "  writer then fills at full speed. rsyslog and kcat get",
-        f"  {_num(sizes.get('c_ship'))} lines (ours {_num(sizes.get('ship'))}) so that their",
-        "  much shorter runs can still be timed. All produce with lz4 and acks=all; rsyslog",
-        "  and kcat ship the raw line, we parse it and ship the JSON envelope.",
+        "  (their own timers are kept as `program_rate` in the JSON). `logs2kafka tail` (with",
+        "  kafka-python, and with `--kafka-client confluent`), rsyslog (Debian's `rsyslog` +",
+        "  `rsyslog-kafka`: `imfile` in inotify mode, `omkafka`, the raw line as the message),",
+        "  Fluent Bit (`in_tail` with its `apache2` parser and an offsets database `DB`,",
+        "  `out_kafka`; once with its defaults, an inotify watcher, and once with",
+        "  `Inotify_Watcher false`, a stat of the file every 250 ms) and `kcat -P -l` (Debian's",
+        "  `kcat`, librdkafka) run through `bench/bench_shippers.py`; all but kcat follow an",
+        "  empty file that a writer then fills at full speed. The confluent tail, rsyslog,",
+        f"  Fluent Bit and kcat get {_num(sizes.get('c_ship'))} lines (the kafka-python tail",
+        f"  {_num(sizes.get('ship'))}) so that their much shorter runs can still be timed. All",
+        "  produce with lz4 and acks=all; rsyslog and kcat ship the raw line, Fluent Bit the",
+        "  parser's fields as JSON without the raw line, we parse it and ship the JSON",
+        "  envelope with the raw line. **CPU s per 100k lines** is the shipper process's own",
+        "  CPU time (user + system, all threads): for a follower, from the moment the writer",
+        "  starts (it is ready and idle then) to the moment the last line is in Kafka,",
+        "  start-up and shutdown left out; for kcat, which starts, ships and exits, its whole",
+        "  run (its rusage at exit).",
         "- **Kafka -> Cassandra**: `bench/bench_poll.py`: a pre-filled topic drained by",
         "  `kafka2cassandra poll` (the `Poller` that command runs, in a process of its own,",
         "  default settings), by the tutorial's poller (`bench/baselines/tutorial_poller.py`,",
@@ -362,7 +508,15 @@ def document(results: dict[str, Any]) -> str:
         "  one step between the last held and the first lost), each held for",
         f"  {_num(e2e.get('step_seconds'))} s; the lag (lines appended minus rows written, from",
         "  the poller's metrics) must not trend upward.",
+        "- **Shippers at a steady rate**: `bench/bench_steady.py`: a writer process appends",
+        "  stamped corpus lines to an empty file, one write() per line as Apache does, paced",
+        "  by absolute deadlines (line i due at start + i / rate), and reports the rate it",
+        "  achieved; each shipper (started as above, ready before the first line) follows the",
+        "  file. Its CPU time over the window (from the warm-up's end to the writer's last",
+        "  line) over the window's length is its share of one core; its RSS is sampled every",
+        "  half second; every line written must be in its topic afterwards.",
         "",
+        *steady_section(results),
     ]
     steps = (e2e.get("sustain") or {}).get("steps") or []
     if steps:
@@ -391,39 +545,6 @@ def document(results: dict[str, Any]) -> str:
     if isinstance(e2e, dict) and e2e.get("failed"):
         parts += [f"End to end failed in this run: {e2e['failed']}", ""]
     parts += [
-        "## The DataStax Kafka connector",
-        "",
-        "The connector is not on Maven Central, and its code and jar are not part of this",
-        "repository: the bench runs it when two variables point at a built jar and at",
-        "Kafka Connect's jars, and reports it as unavailable otherwise.",
-        "",
-        "- `LOGPIPE_BENCH_CONNECTOR_JAR`: the connector's shaded jar. Its source is public",
-        "  (the GitHub repository datastax/kafka-sink, Apache-2.0; measured here: commit",
-        "  d4cd34d, version 1.4.1-SNAPSHOT). It builds with Maven from Maven Central alone",
-        "  once its POMs are edited: in the root `pom.xml`, delete the `<repositories>`",
-        "  block (DataStax's own repositories and Confluent's) and the",
-        "  `io.confluent:kafka-connect-avro-converter` entry of `<dependencyManagement>`;",
-        "  in `sink/pom.xml`, delete that dependency, and delete the one unit test that",
-        "  uses it (`sink/src/test/java/com/datastax/oss/kafka/sink/AvroJsonConvertersTest.java`;",
-        "  no main code uses it). With JDK 17, also remove from the root POM's `jdk11`",
-        "  profile the ErrorProne compiler arguments (`-XDcompilePolicy=simple`,",
-        "  `-Xplugin:ErrorProne`) and its `<annotationProcessorPaths>`: ErrorProne 2.4.0",
-        "  crashes javac 17 (the code still compiles for Java 8). Then",
-        "  `mvn -B -DskipTests -Dmaven.javadoc.skip=true package` (about 30 s once the",
-        "  dependencies are downloaded) writes",
-        "  `dist/target/kafka-connect-cassandra-sink-1.4.1-SNAPSHOT.jar`.",
-        "- `LOGPIPE_BENCH_CONNECT_LIB`: a folder of Kafka Connect's jars, the version of",
-        "  the Kafka the bench runs (4.3.1): `org.apache.kafka:connect-runtime`,",
-        "  `connect-json` and `connect-transforms` with their runtime dependencies and a",
-        "  log4j2 backend (`org.apache.logging.log4j:log4j-api`, `log4j-core`,",
-        "  `log4j-slf4j-impl`), e.g. a throwaway POM depending on those six, then",
-        "  `mvn -B dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=lib`.",
-        "",
-        "The bench starts `java -Xms256m -Xmx512m -cp '$LOGPIPE_BENCH_CONNECT_LIB/*'",
-        "org.apache.kafka.connect.cli.ConnectStandalone worker.properties sink.properties`",
-        "with the jar alone in a folder on `plugin.path` (its own class loader, as",
-        "deployed) and the REST listener on a free loopback port.",
-        "",
         "## Reproduce",
         "",
         "```sh",
@@ -437,6 +558,11 @@ def document(results: dict[str, Any]) -> str:
         "charts; `make bench-quick` writes the same files into `bench/results/local/`, which",
         "git ignores, so only a full run changes the published results.",
         "",
+        "`make bench-steady` runs the steady-rate measurement alone (one round, printed, no",
+        "file written).",
+        "",
+        *FLUENT_BIT_BUILD,
+        *CONNECTOR_BUILD,
     ]
     text = "\n".join(p for p in parts if p is not None)
     while "\n\n\n" in text:

@@ -3,9 +3,10 @@
 Components and their contenders (ours first):
 
 1. Parse + encode (lines/s, one core, in process): bench_parse.py.
-2. File -> Kafka (lines/s, peak RSS): ``logs2kafka ship`` and the tutorial's forwarder
-   (bench_ship.py), ``logs2kafka tail``, rsyslog imfile+omkafka and ``kcat -P``
-   (bench_shippers.py).
+2. File -> Kafka (lines/s, peak RSS, CPU seconds per 100,000 lines): ``logs2kafka ship``
+   and the tutorial's forwarder (bench_ship.py), ``logs2kafka tail`` with either Kafka
+   client, rsyslog imfile+omkafka, Fluent Bit (two configurations, when
+   ``LOGPIPE_BENCH_FLUENT_BIT`` names a binary) and ``kcat -P`` (bench_shippers.py).
 3. Kafka -> Cassandra (rows/s, peak RSS): ``kafka2cassandra poll``, the tutorial's
    poller and the driver's ``execute_concurrent`` (bench_poll.py); beside the Java loader,
    the node's real ceiling, and the DataStax Kafka connector, the peer (bench_ceiling.py,
@@ -22,6 +23,9 @@ Components and their contenders (ours first):
 9. The three-node cluster beside the single node (bench_cluster.py): kafka2cassandra
    rows/s at ONE and LOCAL_QUORUM, per replica with one to three replicas, and
    logs2kafka lines/s per CPU second; its own interleaved rounds.
+10. The shippers following a log written one line per write() at a steady 2,000
+    lines/s for 60 s (bench_steady.py): share of one core and RSS; its own interleaved
+    rounds (20 s, one round, in quick mode).
 
 Rounds interleave the contenders (ours, baselines, ours, baselines, ...), so a busy
 minute of the machine hits all of them; each figure is the median over the rounds
@@ -31,7 +35,7 @@ and the charts (bench/report.py); a quick run writes them into bench/results/loc
 instead, which git ignores, so only a full run changes the committed results.
 
     .venv/bin/python bench/run.py [--quick] [--runs N]
-        [--only parse,ship,poll,fields,ceiling,skew,e2e,backlog,cluster,query]
+        [--only parse,ship,poll,fields,ceiling,skew,e2e,backlog,cluster,steady,query]
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ SIZES = {
              "poll": 100_000, "tutorial_poll": 3_000, "fields": 50_000,
              "ceiling": 100_000, "skew": 60_000},
 }  # fmt: skip
+#: The steady-rate measurement per mode: (lines/s, seconds of writing).
+STEADY = {"quick": (2000, 20), "full": (2000, 60)}
 
 
 @dataclass
@@ -283,9 +289,13 @@ def components(ctx: Context) -> list[Component]:
             "lines/s",
             "logs2kafka ship",
             lambda s: ship_round(ctx, s),
-            "lz4, acks=all, one-partition topic; tail, rsyslog and kcat by arrival in Kafka",
+            "lz4, acks=all, one-partition topic; tail, rsyslog, Fluent Bit and kcat by"
+            " arrival in Kafka",
             pairs={
                 "logs2kafka tail": "rsyslog imfile+omkafka",
+                "logs2kafka tail --kafka-client confluent": (
+                    "Fluent Bit, defaults (inotify watcher, offsets DB)"
+                ),
                 "logs2kafka ship --kafka-client confluent": "kcat -P",
             },
         ),
@@ -372,6 +382,9 @@ def summarize(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, An
             rss = [v for v in rss if isinstance(v, int | float) and v == v]
             if rss:
                 entry["peak_rss_mb"] = round(max(rss), 1)
+            cpu = [r["cpu_s_per_100k"] for r in rows if "cpu_s_per_100k" in r]
+            if cpu:
+                entry["cpu_s_per_100k"] = round(kit.median(cpu), 3)
             if "wall_rate" in rows[0]:
                 entry["wall_rate"] = round(kit.median([r["wall_rate"] for r in rows]), 1)
             for key in ("cpu_s_per_10k", "cpu_s_per_10k_writing", "cold_rows_per_s"):
@@ -389,7 +402,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, one round")
     parser.add_argument("--runs", type=int, help="rounds (default 3, quick 1)")
-    parser.add_argument("--only", default="parse,ship,poll,fields,ceiling,skew,e2e,backlog,cluster")
+    parser.add_argument(
+        "--only", default="parse,ship,poll,fields,ceiling,skew,e2e,backlog,cluster,steady"
+    )
     parser.add_argument(
         "--results",
         type=Path,
@@ -438,6 +453,8 @@ def main() -> int:
                     extra = (
                         f", peak RSS {rss:.0f} MB" if isinstance(rss, float) and rss == rss else ""
                     )
+                    if "cpu_s_per_100k" in row:
+                        extra += f", {row['cpu_s_per_100k']:.2f} CPU s per 100k lines"
                     kit.say(f"  {name:<42} {shown}{extra}")
                 rounds[comp.key].append(one)
         for comp in chosen:
@@ -488,6 +505,18 @@ def main() -> int:
         )
         if "failed" not in results["cluster"]:
             bench_cluster.print_table(results["cluster"])
+    if "steady" in only:
+        rate, seconds = STEADY[mode]
+        kit.say(f"== shippers at a steady {rate:,} lines/s for {seconds} s (bench_steady.py)")
+        import bench_steady
+
+        results["steady"] = undisturbed(
+            "steady",
+            lambda: guarded("steady", lambda: bench_steady.run(rate, seconds, runs)),
+            tries=1,
+        )
+        if "failed" not in results["steady"]:
+            kit.say(bench_steady.table(results["steady"]))
     results["duration_s"] = round(time.monotonic() - started, 1)
     disturbed = list(DISTURBED)
     if disturbed:

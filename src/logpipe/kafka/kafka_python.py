@@ -63,6 +63,35 @@ def _kafka_python_partitioner() -> Any:
     return CachedKeyPartitioner()
 
 
+class _Waker:
+    """Wakes the client's IO thread at most once per turn of its loop.
+
+    kafka-python wakes its IO thread (one byte down a socket pair) for every record that
+    finds its partition's last batch full, and with a backlog every record does: that
+    was the largest single cost of a line (a sixth of the CPU, with as many wake-ups of
+    the IO thread). A wake-up asked for while an earlier one is still pending (the
+    thread has not begun a new turn since) is dropped: the turn the pending one starts
+    looks at the accumulator after the record was appended, and sends it.
+    """
+
+    def __init__(self, sender: Any) -> None:
+        self._wakeup = sender.wakeup
+        self._turn = sender.run_once
+        self.pending = False
+        sender.run_once = self._run_once
+
+    def _run_once(self) -> None:
+        # Cleared before the turn reads the accumulator: a record appended after this
+        # point wakes the thread again.
+        self.pending = False
+        self._turn()
+
+    def __call__(self) -> None:
+        if not self.pending:
+            self.pending = True
+            self._wakeup()
+
+
 class KafkaPythonProducer:
     """The default producer: kafka-python's KafkaProducer, one IO thread."""
 
@@ -121,7 +150,7 @@ class KafkaPythonProducer:
         # on every line, that is half the cost of a line. Pinned client version: see
         # pyproject.toml.
         self._append = self._producer._accumulator.append
-        self._wakeup = self._producer._sender.wakeup
+        self._wakeup = _Waker(self._producer._sender)
         self._max_fast_bytes = self._producer.config["max_request_size"] // 2
         self._routes.clear()
         self._routes_until = 0.0

@@ -35,6 +35,9 @@ NEEDS: tuple[Need, ...] = (
     ),
     Need(_PRODUCER, "_sender", ATTRIBUTE, "waking the IO thread; closing without waiting"),
     Need("kafka.producer.sender:Sender", "wakeup", METHOD, "the send fast path"),
+    # kafka_python._Waker: one wake-up of the IO thread per turn of its loop (run_once,
+    # looked up on the instance by Sender.run on every turn).
+    Need("kafka.producer.sender:Sender", "run_once", METHOD, "the send fast path"),
     Need("kafka.producer.sender:Sender", "force_close", METHOD, "close when Kafka is gone"),
     Need("kafka.producer.sender:Sender", "join", METHOD, "close when Kafka is gone"),
     Need(_PRODUCER, "_closed", ATTRIBUTE, "close when Kafka is gone"),

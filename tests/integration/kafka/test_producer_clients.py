@@ -83,3 +83,31 @@ def test_both_clients_put_a_key_on_the_same_partition(kafka_bootstrap, unique_na
         consumer.close()
     assert all(len(set(by_client.values())) == 1 for by_client in where.values()), where
     assert len({next(iter(v.values())) for v in where.values()}) > 1  # keys do spread
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_full_batches_go_at_once_without_waiting_for_the_linger(
+    client, kafka_bootstrap, unique_name
+):
+    """A batch is sent as soon as it is full, however many records pile up behind it:
+    with a linger of a minute, every record but those of the last (unfilled) batch is
+    acknowledged within seconds, without a flush. A wake-up of the client's IO thread
+    lost under a backlog would hold a full batch for the whole linger."""
+    topic = make_topic(kafka_bootstrap, unique_name("full_batches"))
+    conn = KafkaConnection(bootstrap_servers=kafka_bootstrap)
+    settings = ProducerSettings(client=client, linger_ms=60_000, batch_size=16_384)
+    producer = open_producer(conn, topic, settings)
+    acked: list[int] = []
+    value = encode(LogEntry("full", "www_access", "2026-11-25T08:00:00+00:00", "x" * 1000))
+    records = 4000  # about 250 batches of 16 records, sent far faster than acknowledged
+    try:
+        for n in range(records):
+            producer.send(b"full", value, lambda error, n: error or acked.append(n), n)
+        deadline = time.monotonic() + 20
+        while len(acked) < records - 32 and time.monotonic() < deadline:
+            producer.poll(0.05)
+        assert len(acked) >= records - 32, f"{len(acked)} of {records} acknowledged"
+        assert acked == list(range(len(acked)))
+    finally:
+        producer.flush(5)
+        producer.close()
