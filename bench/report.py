@@ -513,7 +513,7 @@ def document(results: dict[str, Any]) -> str:
         "  as processes; `logpipe_testkit.traffic.LogWriter` appends real lines stamped with the",
         "  current time and a sequence number at a steady rate; with `--log-id now` a row's",
         "  `toTimestamp(log_id)` is when Cassandra wrote it, so the delay is that minus the",
-        "  append time. The sustained rate is searched in steps (2k, 4k, 8k, 16k lines/s, then",
+        "  append time. The sustained rate is searched in steps (2k, 4k, 8k, 16k, 24k, 32k lines/s, then",
         "  one step between the last held and the first lost), each held for",
         f"  {_num(e2e.get('step_seconds'))} s; the lag (lines appended minus rows written, from",
         "  the poller's metrics) must not trend upward.",
