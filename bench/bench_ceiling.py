@@ -8,10 +8,13 @@ loader sending one row per request. The loader first writes up to ``WARMUP`` of 
 untimed (the JVM's JIT warming up; they stay in its table beside the timed ones).
 Beside it, in the same run and each in a process of its own, ``kafka2cassandra poll``
 (bench_poll.py's child, default settings) draining a topic pre-filled with the same
-rows, in the variants given. Every figure: rows/s from
-the first request (or record) to the last acknowledgement, CPU seconds per 10k rows
-(of the whole process, start-up included; the loader's over its warm-up rows too) and
-peak RSS.
+rows, in the variants given; and the peer people deploy today, the DataStax Apache
+Kafka Connector on Kafka Connect standalone with one task, draining the same topic
+(bench_connector.py: when ``LOGPIPE_BENCH_CONNECTOR_JAR`` and ``LOGPIPE_BENCH_CONNECT_LIB``
+point at its jar and Kafka Connect's, else reported unavailable). Every figure: rows/s
+from the first request (or record; the connector: its first row written) to the last
+acknowledgement, CPU seconds per 10k rows (of the whole process, start-up included; the
+loader's over its warm-up rows too) and peak RSS.
 
     .venv/bin/python bench/bench_ceiling.py --rows 50000
 """
@@ -30,12 +33,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import bench_connector
 import bench_poll
 
 LOADER = Path(__file__).resolve().parent / "java-loader"
 JAR = LOADER / "target" / "java-loader.jar"
 #: Rows the loader writes first, untimed, while the JIT compiles the driver's paths.
 WARMUP = 20_000
+#: The peer's label in the results.
+CONNECTOR = "DataStax Kafka connector, 1 task"
 
 
 def build_loader() -> Path:
@@ -122,6 +128,13 @@ def run(rows: int, variants: str = "now:32,event:32", rounds: int = 1) -> dict[s
         "Java loader, batches of 32 (ceiling)": ("java", ["32"]),
         "Java loader, one row per request": ("java", ["1"]),
     }
+    unavailable: dict[str, dict] = {}
+    try:
+        bench_connector.locate()
+        contenders[CONNECTOR] = ("connector", [])
+    except bench_connector.Unavailable as exc:
+        print(f"{CONNECTOR}: unavailable: {exc}", file=sys.stderr)
+        unavailable[CONNECTOR] = {"unavailable": str(exc)}
     for variant in variants.split(","):
         extra, named = bench_poll.parse_variant(variant)
         contenders[f"kafka2cassandra poll {named}"] = ("logpipe", extra)
@@ -140,6 +153,11 @@ def run(rows: int, variants: str = "now:32,event:32", rounds: int = 1) -> dict[s
                         # Its CPU time went to the warm-up rows too.
                         result["cpu_rows"] = result["rows"] + int(warmup)
                         samples[label].append(result)
+                    elif kind == "connector":
+                        warm = min(WARMUP, rows // 2)
+                        where = (bootstrap, contact, datacenter)
+                        result = bench_connector.run_connector(topic, keyspace, rows, *where, warm)
+                        samples[label].append(result)
                     else:
                         argv = ["--bootstrap", bootstrap, "--contact-points", contact]
                         argv += ["--topic", topic, "--keyspace", keyspace, "--rows", str(rows)]
@@ -152,20 +170,45 @@ def run(rows: int, variants: str = "now:32,event:32", rounds: int = 1) -> dict[s
         shutil.rmtree(work, ignore_errors=True)
     results = {}
     for label, runs in samples.items():
+        for r in runs:
+            cpu_rows = r.get("cpu_rows", r["rows"])
+            r["cpu_s_per_10k"] = r["cpu_seconds"] / cpu_rows * 10_000 if cpu_rows else None
+            if r.get("cpu_seconds_writing") is not None and r.get("writing_rows"):
+                writing = r["cpu_seconds_writing"] / r["writing_rows"]
+                r["cpu_s_per_10k_writing"] = writing * 10_000
         runs.sort(key=lambda r: r["rows_per_s"])
         results[label] = runs[len(runs) // 2]
+    results.update(unavailable)
     return results
 
 
 def print_table(results: dict[str, dict]) -> None:
+    """Every contender as a fraction of the ceiling and as a multiple of the connector."""
     ceiling = next(iter(results.values()))["rows_per_s"]
-    print(f"\n{'':52} {'rows':>8} {'rows/s':>9} {'CPU s/10k':>10} {'peak RSS':>9} {'x ceiling':>9}")
+    peer = results.get(CONNECTOR, {}).get("rows_per_s")
+    print(
+        f"\n{'':52} {'rows':>8} {'rows/s':>9} {'CPU s/10k':>10} {'peak RSS':>9}"
+        f" {'x ceiling':>9} {'x connector':>11}"
+    )
     for label, r in results.items():
-        rows = r.get("cpu_rows", r["rows"])
-        cpu = r["cpu_seconds"] / rows * 10_000 if rows else float("nan")
+        if "unavailable" in r:
+            print(f"{label:52} unavailable: {r['unavailable']}")
+            continue
+        cpu = r.get("cpu_s_per_10k")
+        writing = r.get("cpu_s_per_10k_writing")
+        times_peer = f"{r['rows_per_s'] / peer:>11.2f}" if peer else f"{'n/a':>11}"
         print(
-            f"{label:52} {r['rows']:>8} {r['rows_per_s']:>9.0f} {cpu:>10.3f} "
-            f"{r['peak_rss_mb']:>7.0f}MB {r['rows_per_s'] / ceiling:>9.2f}"
+            f"{label:52} {r['rows']:>8} {r['rows_per_s']:>9.0f} "
+            f"{cpu if cpu is not None else float('nan'):>10.3f} "
+            f"{r['peak_rss_mb']:>7.0f}MB {r['rows_per_s'] / ceiling:>9.2f} {times_peer}"
+            + (f"  (CPU s/10k while writing: {writing:.3f})" if writing is not None else "")
+            + (
+                f"  (from its first row: {r['cold_rows_per_s']:.0f} rows/s)"
+                if "cold_rows_per_s" in r
+                else ""
+            )
+            + (f"  SHORT by {r['shortfall']} of {r['sent']} rows" if r.get("shortfall") else "")
+            + (f"  FAILED: {r['failed']}" if r.get("failed") else "")
         )
 
 

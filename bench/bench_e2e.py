@@ -8,7 +8,7 @@ with the current time and a sequence number, at a steady rate), and
 time minus the moment the writer appended it (same clock, same machine).
 
 * Delay p50 / p99 / max at 1,000 and 5,000 lines/s offered.
-* The highest rate sustained without the lag growing: steps of 2k, 4k, 8k, 16k lines/s
+* The highest rate sustained without the lag growing: steps of 2k, 4k, 8k, 16k, 24k, 32k lines/s
   (then one step between the last that held and the first that did not), each held
   for ``step_seconds``; the lag is lines appended minus rows the poller reports written
   (its ``kafka2cassandra_rows_written`` metric), sampled every second. A step holds
@@ -248,7 +248,7 @@ def search(
     phases: list[tuple[float, str]],
 ) -> dict[str, Any]:
     steps: list[dict[str, Any]] = []
-    rates = [2000, 4000, 8000, 16000]
+    rates = [2000, 4000, 8000, 16000, 24000, 32000]
     good, bad = 0, 0
     for rate in rates:
         step = run_step(pipe, corpus, rate, seconds, sampler, phases)

@@ -116,6 +116,47 @@ def _rate(results: dict[str, Any], comp: str, name: str, key: str = "rate") -> f
     return float(value) if isinstance(value, int | float) else None
 
 
+#: The ceiling component's reference rows (bench/run.py names them).
+LOADER = "Java loader, batches of 32"
+CONNECTOR = "DataStax Kafka connector, 1 task"
+
+
+def _cpu(row: dict[str, Any]) -> str:
+    text = _num(row.get("cpu_s_per_10k"), 2)
+    if isinstance(row.get("cpu_s_per_10k_writing"), int | float):
+        text += f" ({_num(row['cpu_s_per_10k_writing'], 2)} while writing)"
+    return text
+
+
+def ceiling_table(results: dict[str, Any]) -> list[str]:
+    """Every writer of the ceiling component as a fraction of the Java loader and as a
+    multiple of the connector, with its CPU per 10k rows and peak RSS."""
+    comp = results.get("components", {}).get("ceiling")
+    if not comp:
+        return []
+    rows = comp["contenders"]
+    loader = rows.get(LOADER, {}).get("rate")
+    peer = rows.get(CONNECTOR, {}).get("rate")
+    lines = [
+        "| writer | rows/s | CPU s per 10k rows | peak RSS (MB) | x Java loader | x connector |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, row in rows.items():
+        label = f"**{name}**" if name.startswith(OURS) else name
+        if "rate" not in row:
+            lines.append(f"| {label} | unavailable: {row.get('unavailable')} | | | | |")
+            continue
+        rate = row["rate"]
+        cold = row.get("cold_rows_per_s")
+        shown = _num(rate) + (f" ({_num(cold)} from its first row)" if cold else "")
+        lines.append(
+            f"| {label} | {shown} | {_cpu(row)} | {_num(row.get('peak_rss_mb'))} |"
+            f" {f'{rate / loader:.2f}' if loader else 'n/a'} |"
+            f" {f'{rate / peer:.2f}' if peer else 'n/a'} |"
+        )
+    return lines
+
+
 def goals(results: dict[str, Any]) -> list[str]:
     """The goals the issues set, each with this run's figure and whether it is met."""
     r = lambda c, n, k="rate": _rate(results, c, n, k)  # noqa: E731
@@ -152,6 +193,12 @@ def goals(results: dict[str, Any]) -> list[str]:
             ">=",
         ),
         (
+            "poll, x DataStax Kafka connector (1 task)",
+            div(r("ceiling", "kafka2cassandra poll"), r("ceiling", CONNECTOR)),
+            3,
+            ">=",
+        ),
+        (
             "poll, records in 1 of 3 partitions, x spread",
             div(r("skew", SKEWED), r("skew", SPREAD)),
             0.9,
@@ -161,7 +208,16 @@ def goals(results: dict[str, Any]) -> list[str]:
             "poll with field columns, x tutorial columns only",
             div(
                 r("fields", "kafka2cassandra poll, field columns"),
-                r("fields", "tutorial columns only (today's table)"),
+                r("fields", "kafka2cassandra poll, tutorial columns only (today's table)"),
+            ),
+            0.8,
+            ">=",
+        ),
+        (
+            "(the node's own) Java loader with field columns, x tutorial columns only",
+            div(
+                r("fields", "Java loader, field columns"),
+                r("fields", "Java loader, tutorial columns only"),
             ),
             0.8,
             ">=",
@@ -244,6 +300,51 @@ FLUENT_BIT_BUILD = [
 ]
 
 
+#: How to get the DataStax Kafka connector the bench compares with (not on Maven Central).
+CONNECTOR_BUILD = [
+    "### The DataStax Kafka connector",
+    "",
+    "The DataStax Apache Kafka Connector (Cassandra sink) is not on Maven Central: its",
+    "rows are measured when `LOGPIPE_BENCH_CONNECTOR_JAR` names its built jar and",
+    "`LOGPIPE_BENCH_CONNECT_LIB` a folder of Kafka Connect's jars (else they say",
+    "unavailable, and why). None of the connector is in this repository.",
+    "",
+    "The connector's source is public (the GitHub repository datastax/kafka-sink,",
+    "Apache-2.0; measured here: commit d4cd34d, version 1.4.1-SNAPSHOT) and builds with",
+    "Maven from Maven Central alone once its POMs are edited. In the root `pom.xml`,",
+    "delete the `<repositories>` block (DataStax's own repositories and Confluent's) and",
+    "the `io.confluent:kafka-connect-avro-converter` entry of `<dependencyManagement>`;",
+    "in `sink/pom.xml`, delete that dependency, and delete the one unit test that uses it",
+    "(`sink/src/test/java/com/datastax/oss/kafka/sink/AvroJsonConvertersTest.java`; no",
+    "main code does). With JDK 17, also remove from the root POM's `jdk11` profile the",
+    "ErrorProne compiler arguments (`-XDcompilePolicy=simple`, `-Xplugin:ErrorProne`)",
+    "and its `<annotationProcessorPaths>`: ErrorProne 2.4.0 crashes javac 17 (the code",
+    "still compiles for Java 8). Then `mvn -B -DskipTests -Dmaven.javadoc.skip=true",
+    "package` (about 30 s once the dependencies are downloaded) writes",
+    "`dist/target/kafka-connect-cassandra-sink-1.4.1-SNAPSHOT.jar`.",
+    "",
+    "Kafka Connect's jars, of the Kafka the bench runs (4.3.1), come from Maven Central:",
+    "a throwaway POM that depends on `org.apache.kafka:connect-runtime`, `connect-json`",
+    "and `connect-transforms` and on a log4j2 backend (`org.apache.logging.log4j:`",
+    "`log4j-api`, `log4j-core`, `log4j-slf4j-impl`), then",
+    "`mvn -B dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=lib`",
+    "in its folder.",
+    "",
+    "```sh",
+    "export LOGPIPE_BENCH_CONNECTOR_JAR=$PWD/kafka-sink/dist/target/\\",
+    "kafka-connect-cassandra-sink-1.4.1-SNAPSHOT.jar",
+    "export LOGPIPE_BENCH_CONNECT_LIB=$PWD/connect-runtime/lib",
+    "make bench",
+    "```",
+    "",
+    "The bench starts `java -Xms256m -Xmx512m -cp '$LOGPIPE_BENCH_CONNECT_LIB/*'",
+    "org.apache.kafka.connect.cli.ConnectStandalone worker.properties sink.properties`",
+    "with the jar alone in a folder on `plugin.path` (its own class loader, as deployed)",
+    "and the REST listener on a free loopback port.",
+    "",
+]
+
+
 def steady_section(results: dict[str, Any]) -> list[str]:
     """The steady-rate table: each shipper's share of a core and its RSS."""
     steady = results.get("steady") or {}
@@ -311,6 +412,23 @@ def document(results: dict[str, Any]) -> str:
         "",
         f"![throughput per component]({links['throughput']})",
         "",
+        *(
+            [
+                "## Kafka -> Cassandra: the node's ceiling and the connector",
+                "",
+                "The same rows, the same table, in the same rounds: the Java loader (what this",
+                "Cassandra node accepts, no Kafka), the DataStax Kafka connector with one task",
+                "(what people deploy today) and kafka2cassandra (both from the same topic).",
+                "CPU is the whole process's, start-up included (the loader's over its warm-up",
+                "rows too); the connector's JVM spends several seconds of it starting (plugin",
+                "scanning, the JIT), so its CPU over its timed rows is beside it.",
+                "",
+                *ceiling_table(results),
+                "",
+            ]
+            if ceiling_table(results)
+            else []
+        ),
         "## Goals set in the issues",
         "",
         *goals(results),
@@ -372,7 +490,21 @@ def document(results: dict[str, Any]) -> str:
         "  request), 256 requests in flight, asynchronous, no Kafka. It first writes up to",
         "  20,000 of the rows untimed (the JIT warming up). `kafka2cassandra poll` drains a",
         "  topic of the same rows in the same round; ours ÷ the loader is the fraction of",
-        "  the ceiling.",
+        "  the ceiling. The peer, in the same round: the DataStax Apache Kafka Connector",
+        "  (Cassandra sink, `bench/bench_connector.py`) on Kafka Connect standalone, one",
+        "  task, its defaults (unlogged batches of up to 32 rows of one partition key, 500",
+        "  requests in flight), a 512 MB heap, JSON values without schemas, an",
+        "  `ExtractField$Value` transform on `log` (the connector maps only top-level",
+        "  fields) and the mapping `log_source=value.source, log_type=value.type,",
+        "  log_datetime=value.datetime, log_id=now(), log=value.log` into the same table.",
+        "  Its group commits offsets every 500 ms; once they cover the topic the worker is",
+        "  stopped and the table read once: the row count must equal the records (a",
+        "  shortfall is reported instead of a rate), and each row's `toTimestamp(log_id)`",
+        "  is when the connector bound it (it makes the timeuuid of `now()` itself; the",
+        "  span misses the last batch's round trip, in its favour). Like the loader, the",
+        "  JVM gets a warm-up: its rate runs from the row after its first 20,000 (at most",
+        "  half the rows) to the last; its rate from its first row is shown beside it.",
+        "  Start-up and group join are left out as for the others.",
         "- **Kafka -> Cassandra, records in one partition**: `bench/bench_skew.py`: the same",
         f"  {_num(sizes.get('skew'))} envelopes in one of a 3-partition topic's partitions, dealt",
         "  over its 3 partitions, and in a 1-partition topic, each drained by",
@@ -383,7 +515,7 @@ def document(results: dict[str, Any]) -> str:
         "  as processes; `logpipe_testkit.traffic.LogWriter` appends real lines stamped with the",
         "  current time and a sequence number at a steady rate; with `--log-id now` a row's",
         "  `toTimestamp(log_id)` is when Cassandra wrote it, so the delay is that minus the",
-        "  append time. The sustained rate is searched in steps (2k, 4k, 8k, 16k lines/s, then",
+        "  append time. The sustained rate is searched in steps (2k, 4k, 8k, 16k, 24k, 32k lines/s, then",
         "  one step between the last held and the first lost), each held for",
         f"  {_num(e2e.get('step_seconds'))} s; the lag (lines appended minus rows written, from",
         "  the poller's metrics) must not trend upward.",
@@ -441,6 +573,7 @@ def document(results: dict[str, Any]) -> str:
         "file written).",
         "",
         *FLUENT_BIT_BUILD,
+        *CONNECTOR_BUILD,
     ]
     text = "\n".join(p for p in parts if p is not None)
     while "\n\n\n" in text:

@@ -9,8 +9,9 @@ Components and their contenders (ours first):
    ``LOGPIPE_BENCH_FLUENT_BIT`` names a binary) and ``kcat -P`` (bench_shippers.py).
 3. Kafka -> Cassandra (rows/s, peak RSS): ``kafka2cassandra poll``, the tutorial's
    poller and the driver's ``execute_concurrent`` (bench_poll.py); beside the Java loader,
-   the node's real ceiling (bench_ceiling.py); records in one of a topic's partitions
-   against the same records spread out (bench_skew.py).
+   the node's real ceiling, and the DataStax Kafka connector, the peer (bench_ceiling.py,
+   bench_connector.py); records in one of a topic's partitions against the same records
+   spread out (bench_skew.py).
 4. End to end and 5. memory over time (bench_e2e.py): one long experiment, run once.
 6. kafka2cassandra draining a backlog of 1,000,000 records: peak RSS, rows/s
    (bench_backlog.py), run once.
@@ -218,8 +219,10 @@ def fields_round(ctx: Context, sizes: dict[str, int]) -> dict[str, dict[str, Any
 
 
 def ceiling_round(ctx: Context, sizes: dict[str, int]) -> dict[str, dict[str, Any]]:
-    """kafka2cassandra beside the Java loader (bench_ceiling.py): the node's ceiling."""
-    names = ("Java loader, batches of 32", "kafka2cassandra poll")
+    """kafka2cassandra beside the Java loader (bench_ceiling.py), the node's ceiling, and
+    the DataStax Kafka connector, the peer (a connector that left rows out of the table
+    gets no rate: the shortfall is its row)."""
+    names = ("Java loader, batches of 32", CONNECTOR, "kafka2cassandra poll")
     if shutil.which("mvn") is None or shutil.which("java") is None:
         return unavailable("needs Maven and a JDK 17 to build bench/java-loader", *names)
     module = optional("bench_ceiling")
@@ -235,7 +238,21 @@ def ceiling_round(ctx: Context, sizes: dict[str, int]) -> dict[str, dict[str, An
             name = name.replace(part, "")
         return name
 
-    return {short(n): rate_of(row) for n, row in measured.items()}
+    return {short(n): complete(rate_of(row)) for n, row in measured.items()}
+
+
+#: The peer's name in the ceiling component (bench_ceiling.CONNECTOR).
+CONNECTOR = "DataStax Kafka connector, 1 task"
+
+
+def complete(row: dict[str, Any]) -> dict[str, Any]:
+    """A row whose run failed or left rows out keeps its numbers but loses its rate."""
+    if "rate" not in row or not (row.get("failed") or row.get("shortfall")):
+        return row
+    why = row.pop("failed", None) or (
+        f"wrote {row['rows']:,} of {row['sent']:,} rows (short by {row['shortfall']:,})"
+    )
+    return {"failed": why, "measured": row}
 
 
 def skew_round(ctx: Context, sizes: dict[str, int]) -> dict[str, dict[str, Any]]:
@@ -315,7 +332,8 @@ def components(ctx: Context) -> list[Component]:
             "rows/s",
             "kafka2cassandra poll",
             lambda s: ceiling_round(ctx, s),
-            "the loader: java-driver 4.17, same rows, no Kafka, 256 in flight",
+            "the loader: java-driver 4.17, same rows, no Kafka, 256 in flight; the connector:"
+            " Kafka Connect standalone, 1 task, its defaults (batches of 32, 500 in flight)",
         ),
         Component(
             "skew",
@@ -376,6 +394,10 @@ def summarize(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, An
                 entry["cpu_s_per_100k"] = round(kit.median(cpu), 3)
             if "wall_rate" in rows[0]:
                 entry["wall_rate"] = round(kit.median([r["wall_rate"] for r in rows]), 1)
+            for key in ("cpu_s_per_10k", "cpu_s_per_10k_writing", "cold_rows_per_s"):
+                cpu = [r[key] for r in rows if isinstance(r.get(key), int | float)]
+                if cpu:
+                    entry[key] = round(kit.median(cpu), 3)
         else:
             reasons = [r.get("unavailable") or r.get("failed") for r in rows]
             entry["unavailable"] = next((x for x in reasons if x), "no measurement")
