@@ -119,6 +119,8 @@ def _rate(results: dict[str, Any], comp: str, name: str, key: str = "rate") -> f
 #: The ceiling component's reference rows (bench/run.py names them).
 LOADER = "Java loader, batches of 32"
 CONNECTOR = "DataStax Kafka connector, 1 task"
+#: kafka2cassandra with the fast extra's consumer (bench/run.py names it).
+POLL_CONFLUENT = "kafka2cassandra poll --kafka-client confluent"
 
 
 def _cpu(row: dict[str, Any]) -> str:
@@ -198,6 +200,25 @@ def goals(results: dict[str, Any]) -> list[str]:
             3,
             ">=",
         ),
+        (
+            "poll (confluent), x Java loader (batches of 32)",
+            div(r("ceiling", POLL_CONFLUENT), r("ceiling", "Java loader, batches of 32")),
+            0.6,
+            ">=",
+        ),
+        (
+            "poll (confluent), x DataStax Kafka connector (1 task)",
+            div(r("ceiling", POLL_CONFLUENT), r("ceiling", CONNECTOR)),
+            3,
+            ">=",
+        ),
+        (
+            "poll (confluent), CPU s per 10k rows",
+            r("ceiling", POLL_CONFLUENT, "cpu_s_per_10k"),
+            0.12,
+            "<=",
+        ),
+        ("poll (confluent), peak RSS MB", r("ceiling", POLL_CONFLUENT, "peak_rss_mb"), 150, "<"),
         (
             "poll, records in 1 of 3 partitions, x spread",
             div(r("skew", SKEWED), r("skew", SPREAD)),
@@ -515,8 +536,8 @@ def document(results: dict[str, Any]) -> str:
         "  as processes; `logpipe_testkit.traffic.LogWriter` appends real lines stamped with the",
         "  current time and a sequence number at a steady rate; with `--log-id now` a row's",
         "  `toTimestamp(log_id)` is when Cassandra wrote it, so the delay is that minus the",
-        "  append time. The sustained rate is searched in steps (2k, 4k, 8k, 16k, 24k, 32k lines/s, then",
-        "  one step between the last held and the first lost), each held for",
+        "  append time. The sustained rate is searched in steps (2k, 4k, 8k, 16k, 24k, 32k",
+        "  lines/s, then one step between the last held and the first lost), each held for",
         f"  {_num(e2e.get('step_seconds'))} s; the lag (lines appended minus rows written, from",
         "  the poller's metrics) must not trend upward.",
         "- **Shippers at a steady rate**: `bench/bench_steady.py`: a writer process appends",
