@@ -41,9 +41,13 @@ from logpipe.kafka.errors import KafkaUnavailable
 #: Milliseconds between two statistics of the client: ``connected`` reads the last one
 #: (no request to a broker per /readyz), so it is at most this old.
 STATS_INTERVAL_MS = 1_000
-#: How much the client fetches ahead of ``poll`` (librdkafka's default is 64 MB: memory,
-#: and work thrown away at every pause, since a pause drops what was fetched for it).
-PREFETCH_KBYTES = 8_192
+#: How much the client fetches ahead of ``poll``: two polls' worth of records (librdkafka's
+#: default is 64 MB: memory, and work thrown away at every pause, since a pause drops what
+#: was fetched for the partition). Measured alone, the consumer drains as fast with 2 MB.
+PREFETCH_KBYTES = 4_096
+#: How long the client waits before fetching again once that much is fetched ahead
+#: (librdkafka's default, 1 s, drained 50,000 records in 1.4 s instead of 0.35 s).
+FETCH_QUEUE_BACKOFF_MS = 10
 #: Commits whose result has not come back; beyond this the oldest are forgotten (a
 #: result that never comes must not grow the list for ever).
 MAX_PENDING_COMMITS = 1_000
@@ -94,6 +98,7 @@ class ConfluentConsumer:
                 "isolation.level": "read_uncommitted",
                 "fetch.wait.max.ms": settings.fetch_max_wait_ms,
                 "queued.max.messages.kbytes": PREFETCH_KBYTES,
+                "fetch.queue.backoff.ms": FETCH_QUEUE_BACKOFF_MS,
                 "max.poll.interval.ms": settings.max_poll_interval_ms,
                 "session.timeout.ms": settings.session_timeout_ms,
                 "heartbeat.interval.ms": settings.heartbeat_interval_ms,
