@@ -91,3 +91,54 @@ def test_connected_is_read_from_the_statistics(brokers, group, connected) -> Non
 def test_the_client_must_be_known() -> None:
     with pytest.raises(ValueError, match="kafka-python, confluent"):
         ConsumerSettings(client="librdkafka")
+
+
+class _Error:
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def name(self) -> str:
+        return self._name
+
+    def str(self) -> str:
+        return f"{self._name}: said by the client"
+
+    def fatal(self) -> bool:
+        return False
+
+
+class _ErrorMessage:
+    def __init__(self, name: str) -> None:
+        self._error = _Error(name)
+
+    def error(self) -> _Error:
+        return self._error
+
+    def topic(self) -> str:
+        return "t"
+
+
+class _AnsweringAtOnce:
+    """A client whose every consume returns an error at once (no wait)."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.calls = name, 0
+
+    def consume(self, num_messages: int, timeout: float) -> list:
+        self.calls += 1
+        return [_ErrorMessage(self.name)]
+
+
+@pytest.mark.parametrize("name", ["_TRANSPORT", "UNKNOWN_TOPIC_OR_PART"])
+def test_errors_in_place_of_records_never_make_a_busy_loop(name, caplog) -> None:
+    import time
+
+    consumer = bare()
+    consumer.settings = ConsumerSettings(client="confluent")
+    consumer.topic = "t"
+    consumer._consumer = _AnsweringAtOnce(name)
+    started = time.monotonic()
+    for _ in range(3):
+        assert consumer.poll(0.1) == []
+    assert time.monotonic() - started >= 0.3  # each poll took its whole timeout
+    assert consumer._consumer.calls == 3
