@@ -11,6 +11,16 @@ from logpipe.kafka.client_logs import CLIENT_LOG_FILTER
 from logpipe.kafka.config import build_confluent_config
 from logpipe.kafka.errors import KafkaUnavailable, refusal
 from logpipe.kafka.producer import CLIENT_MAX_REQUEST_BYTES, NO_TOKEN, ProducerSettings
+from logpipe.kafka.surface import CONFLUENT_MISSING
+
+
+def import_confluent() -> Any:
+    """The confluent-kafka module, or RuntimeError naming the extra that installs it."""
+    try:
+        import confluent_kafka
+    except ImportError as exc:
+        raise RuntimeError(CONFLUENT_MISSING) from exc
+    return confluent_kafka
 
 
 class ConfluentProducer:
@@ -28,12 +38,7 @@ class ConfluentProducer:
         settings: ProducerSettings,
         max_message_bytes: int = CLIENT_MAX_REQUEST_BYTES["confluent"],
     ) -> None:
-        try:
-            import confluent_kafka
-        except ImportError as exc:
-            raise RuntimeError(
-                "--kafka-client confluent needs confluent-kafka: pip install 'logpipe[fast]'"
-            ) from exc
+        confluent_kafka = import_confluent()
         self._ck = confluent_kafka
         self.topic = topic
         self.settings = settings

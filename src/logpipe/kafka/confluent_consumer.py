@@ -28,7 +28,7 @@ import orjson
 from logpipe.config.connections import KafkaConnection
 from logpipe.kafka.client_logs import closing, topic_missing
 from logpipe.kafka.config import build_confluent_config
-from logpipe.kafka.confluent import CONFLUENT_LOG
+from logpipe.kafka.confluent import CONFLUENT_LOG, import_confluent
 from logpipe.kafka.consumer import (
     CommitCallback,
     ConsumedRecord,
@@ -73,12 +73,7 @@ class ConfluentConsumer:
         settings: ConsumerSettings,
         handler: RebalanceHandler | None = None,
     ) -> None:
-        try:
-            import confluent_kafka
-        except ImportError as exc:
-            raise RuntimeError(
-                "--kafka-client confluent needs confluent-kafka: pip install 'logpipe[fast]'"
-            ) from exc
+        confluent_kafka = import_confluent()
         self._ck = confluent_kafka
         self._tp = confluent_kafka.TopicPartition
         self.topic = topic

@@ -74,6 +74,10 @@ NEEDS: tuple[Need, ...] = (
 )
 
 
+#: What a daemon says when ``--kafka-client confluent`` is asked for without the extra.
+CONFLUENT_MISSING = "--kafka-client confluent needs confluent-kafka: pip install 'logpipe[fast]'"
+
+
 @cache
 def check_kafka_client(client: str = DISTRIBUTION) -> None:
     """Raise ClientSurfaceError when the Kafka client library ``client`` (``kafka-python``
@@ -82,6 +86,4 @@ def check_kafka_client(client: str = DISTRIBUTION) -> None:
     if client == DISTRIBUTION:
         check_surface(DISTRIBUTION, NEEDS)
     elif importlib.util.find_spec("confluent_kafka") is None:
-        raise ClientSurfaceError(
-            "--kafka-client confluent needs confluent-kafka: pip install 'logpipe[fast]'"
-        )
+        raise ClientSurfaceError(CONFLUENT_MISSING)
