@@ -35,10 +35,27 @@ N = 6_000
 
 
 def start_poller(
-    bootstrap: str, contact: str, topic: str, ks: str, group: str, port: int, log: Path
+    bootstrap: str,
+    contact: str,
+    topic: str,
+    ks: str,
+    group: str,
+    port: int,
+    log: Path,
+    kafka_client: str = "kafka-python",
 ) -> subprocess.Popen:
     """``kafka2cassandra poll`` in event mode, its /readyz on ``port``, its log in ``log``."""
-    args = poller_args(topic, ks, group, "--log-id", "event", "--metrics-port", str(port))
+    args = poller_args(
+        topic,
+        ks,
+        group,
+        "--log-id",
+        "event",
+        "--metrics-port",
+        str(port),
+        "--kafka-client",
+        kafka_client,
+    )
     return poller_process(bootstrap, contact, *args, log_path=log)
 
 
@@ -101,7 +118,8 @@ def test_cassandra_down_20s_under_load(separate_services, unique_name, tmp_path)
     assert len(recovered) == len(failing)
 
 
-def test_kafka_down_15s_under_load(separate_services, unique_name, tmp_path):
+@pytest.mark.parametrize("kafka_client", ["kafka-python", "confluent"])
+def test_kafka_down_15s_under_load(separate_services, unique_name, tmp_path, kafka_client):
     pair = separate_services
     pair.ctl("up")
     bootstrap, contact = pair.kafka_bootstrap, pair.cassandra_contact_points
@@ -112,7 +130,7 @@ def test_kafka_down_15s_under_load(separate_services, unique_name, tmp_path):
     port = free_port()
     log = tmp_path / "poller.log"
     with keyspace(contact, ks) as store:
-        poller = start_poller(bootstrap, contact, topic, ks, group, port, log)
+        poller = start_poller(bootstrap, contact, topic, ks, group, port, log, kafka_client)
         try:
             assert wait_until(lambda: len(all_logs(store, ks)) >= 2_000, 60)
             take_down(pair, "kafka", 15, poller, port)
