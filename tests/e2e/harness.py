@@ -341,12 +341,17 @@ def row_sequences(
 ) -> Counter[int]:
     """Sequence numbers of the rows of one source (with repeats).
 
+    Read at LOCAL_QUORUM, the level kafka2cassandra writes at: on a cluster a replica may
+    lack rows the others took (a node killed while a write to it was in flight, with no
+    hint for it), and a read at ONE answered by that replica misses them until repair.
     Retried a few times: on a loaded two-core machine a connection may time out.
     """
     for attempt in range(attempts):
         try:
             seen: Counter[int] = Counter()
-            with Store(conn, consistency="ONE", request_timeout=60.0, connect_timeout=30.0) as s:
+            with Store(
+                conn, consistency="LOCAL_QUORUM", request_timeout=60.0, connect_timeout=30.0
+            ) as s:
                 for row in s.select(keyspace, source, "www_access", page_size=5000):
                     seq = sequence_of(row["log"], run)
                     if seq is not None:
