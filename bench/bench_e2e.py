@@ -201,16 +201,21 @@ def sustain_step(pipe: Pipeline, corpus: list[bytes], rate: int, seconds: float)
     }
 
 
-def run(quick: bool) -> dict[str, Any]:
-    """The whole end-to-end section (one pass: a run is one long experiment)."""
+def run(quick: bool, tutorial_table: bool = False) -> dict[str, Any]:
+    """The whole end-to-end section (one pass: a run is one long experiment).
+
+    ``tutorial_table``: into the tutorial's table rather than the one ``schema`` makes
+    (run alone, ``--tutorial-table``: how fast the pipeline goes where the node's cost per
+    row is what it was before the field columns)."""
     step_seconds = 10.0 if quick else 60.0
     delay_seconds = 10.0 if quick else 30.0
     corpus = load_lines(kit.CORPUS)
     topic = kit.create_topic(kit.unique("e2e"))
     work = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     out: dict[str, Any] = {"step_seconds": step_seconds, "delay_seconds": delay_seconds}
+    out["table"] = "tutorial" if tutorial_table else "schema"
     phases: list[tuple[float, str]] = []
-    with kit.keyspace(kit.unique("e2e")) as keyspace:
+    with kit.keyspace(kit.unique("e2e"), tutorial_table) as keyspace:
         conn = CassandraConnection(contact_points=kit.CONTACT_POINTS, keyspace=keyspace)
         pipe = Pipeline(work, topic, keyspace)
         sampler = kit.RssSampler(
@@ -296,4 +301,5 @@ if __name__ == "__main__":
     import json
     import sys
 
-    print(json.dumps(run(quick="--quick" in sys.argv), indent=2, default=str))
+    result = run(quick="--quick" in sys.argv, tutorial_table="--tutorial-table" in sys.argv)
+    print(json.dumps(result, indent=2, default=str))

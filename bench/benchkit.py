@@ -460,14 +460,25 @@ def delete_topics(names: Sequence[str]) -> None:
 
 
 @contextmanager
-def keyspace(name: str) -> Iterator[str]:
-    """A fresh keyspace with logpipe's schema, dropped afterwards."""
-    from logpipe.cassandra import Replication, Store
+def keyspace(name: str, tutorial_table: bool = False) -> Iterator[str]:
+    """A fresh keyspace with logpipe's schema, dropped afterwards.
+
+    ``tutorial_table``: only the tutorial's keyspace and table (the first two statements
+    of the schema), without the field columns and their indexes, which double the node's
+    cost per row; kafka2cassandra writes the columns the table has.
+    """
+    from cassandra.query import SimpleStatement
+
+    from logpipe.cassandra import Replication, Store, schema_statements
     from logpipe.config.connections import CassandraConnection
 
     conn = CassandraConnection(contact_points=CONTACT_POINTS, keyspace=name)
     with Store(conn, consistency="ONE") as store:
-        store.apply_schema(name, Replication(factor=1))
+        if tutorial_table:
+            for statement in schema_statements(name, Replication(factor=1))[:2]:
+                store.session.execute(SimpleStatement(statement), timeout=60.0)
+        else:
+            store.apply_schema(name, Replication(factor=1))
     try:
         yield name
     finally:

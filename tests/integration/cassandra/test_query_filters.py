@@ -16,6 +16,7 @@ from logpipe.config.connections import CassandraConnection
 from logpipe.formats.parser import LineParser
 from logpipe.kafka2cassandra.cli import main
 from tests.support.k2c import CORPUS
+from tests.support.rows import write_all
 
 pytestmark = pytest.mark.integration
 
@@ -52,16 +53,8 @@ def filled(cassandra_contact_points, unique_name):
                 row = Row(source, "www_access", when.isoformat(), entry.log, log_id, 1,
                           entry.fields)  # fmt: skip
                 groups.setdefault(writer.partition_of(row), []).append(row)
-            errors: list = []
-
-            def failed(exc, _latency, errors=errors):
-                if exc is not None:
-                    errors.append(exc)
-
-            for group in groups.values():
-                for start in range(0, len(group), 32):
-                    writer.submit(group[start : start + 32], failed)
-            assert writer.drain(120) and not errors
+            batches = (g[i : i + 32] for g in groups.values() for i in range(0, len(g), 32))
+            write_all(writer, batches)
             scans[table] = list(
                 store.session.execute(
                     SimpleStatement(

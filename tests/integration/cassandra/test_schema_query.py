@@ -12,6 +12,7 @@ import pytest
 from logpipe.cassandra import Row, Store, event_timeuuid
 from logpipe.config.connections import CassandraConnection
 from tests.support.k2c import K2C
+from tests.support.rows import write_all
 
 pytestmark = pytest.mark.integration
 
@@ -44,13 +45,12 @@ def filled(cassandra_contact_points, unique_name):
     try:
         assert store.keyspace_replication(ks)["replication_factor"] == "1"
         writer = store.writer(ks, log_id_mode="event")
-        errors = []
+        rows = []
         for i in range(ROWS):
             when = BASE + timedelta(seconds=i)
-            row = Row("www2", "www_access", when.isoformat(), f"line {i}",
-                      event_timeuuid(when, "t", 0, i), 1)  # fmt: skip
-            writer.submit([row], lambda exc, _l: exc and errors.append(exc))
-        assert writer.drain(60) and not errors
+            rows.append(Row("www2", "www_access", when.isoformat(), f"line {i}",
+                            event_timeuuid(when, "t", 0, i), 1))  # fmt: skip
+        write_all(writer, ([row] for row in rows), timeout=60.0)
         yield ks
     finally:
         store.drop_keyspace(ks)

@@ -19,6 +19,7 @@ from logpipe.formats.parser import LineParser
 from logpipe.kafka2cassandra.cli import main
 from logpipe.kafka2cassandra.copy import copy_table
 from tests.support.k2c import CORPUS
+from tests.support.rows import write_all
 
 pytestmark = pytest.mark.integration
 
@@ -40,16 +41,14 @@ def tables(cassandra_contact_points, unique_name, tmp_path):
         entries = [parser.parse(line) for line in lines]
         writer = store.writer(ks, log_id_mode="event")
         assert writer.columns == ()
-        errors: list = []
         rows = [
             Row("www1", "www_access", entry.datetime, entry.log,
                 line_timeuuid(parse_datetime(entry.datetime), "www1", f"abcdef01:{i}", i),
                 1_000 + i)
             for i, entry in enumerate(entries)
         ]  # fmt: skip
-        for start in range(0, len(rows), 32):  # one partition: batches of it
-            writer.submit(rows[start : start + 32], lambda e, _l: e and errors.append(e))
-        assert writer.drain(120) and not errors
+        # one partition: batches of it
+        write_all(writer, (rows[start : start + 32] for start in range(0, len(rows), 32)))
         store.apply_schema(ks, Replication.parse(1), "logs_by_bucket", "1h")
         # The files: the first half rotated and compressed, the rest plain.
         with gzip.open(tmp_path / "access.log.1.gz", "wb") as gz:
