@@ -72,17 +72,6 @@ def parsed_entries(rows: int) -> list:
     return [parsers[i % len(parsers)].parse(lines[i % len(lines)]) for i in range(rows)]
 
 
-def make_table(store, keyspace: str, statements: int) -> None:
-    """The first statements of schema.cql: 2 for the tutorial's keyspace and table, 3 for
-    the field columns too, all of them for their indexes as well."""
-    from cassandra.query import SimpleStatement
-
-    from logpipe.cassandra import Replication, schema_statements
-
-    for statement in schema_statements(keyspace, Replication.parse(1))[:statements]:
-        store.session.execute(SimpleStatement(statement), timeout=60.0)
-
-
 def run(rows: int, rounds: int = 1, batch_rows: int = 32) -> dict[str, dict]:
     """Both contenders, ``rounds`` times each, alternating; medians (bench/run.py calls this)."""
     from cassandra.query import SimpleStatement
@@ -128,7 +117,7 @@ def run(rows: int, rounds: int = 1, batch_rows: int = 32) -> dict[str, dict]:
         for number in range(rounds):
             for label, (writer, statements) in contenders.items():
                 keyspace = f"bench_fields_{run_id}_{number}_{writer}_{statements}"
-                make_table(store, keyspace, statements)
+                benchkit.make_table(store, keyspace, statements)
                 try:
                     print(f"running {label} (round {number + 1}) ...", file=sys.stderr)
                     node_before = benchkit.cpu_seconds(node)

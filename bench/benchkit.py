@@ -459,24 +459,32 @@ def delete_topics(names: Sequence[str]) -> None:
 # --- Cassandra -------------------------------------------------------------------------
 
 
+def make_table(store: Any, keyspace: str, statements: int) -> None:
+    """The first statements of schema.cql: 2 for the tutorial's keyspace and table, 3 for
+    the field columns too, all of them for their indexes as well."""
+    from cassandra.query import SimpleStatement
+
+    from logpipe.cassandra import Replication, schema_statements
+
+    for statement in schema_statements(keyspace, Replication.parse(1))[:statements]:
+        store.session.execute(SimpleStatement(statement), timeout=60.0)
+
+
 @contextmanager
 def keyspace(name: str, tutorial_table: bool = False) -> Iterator[str]:
     """A fresh keyspace with logpipe's schema, dropped afterwards.
 
-    ``tutorial_table``: only the tutorial's keyspace and table (the first two statements
-    of the schema), without the field columns and their indexes, which double the node's
-    cost per row; kafka2cassandra writes the columns the table has.
+    ``tutorial_table``: only the tutorial's keyspace and table, without the field columns
+    and their indexes, which double the node's cost per row; kafka2cassandra writes the
+    columns the table has.
     """
-    from cassandra.query import SimpleStatement
-
-    from logpipe.cassandra import Replication, Store, schema_statements
+    from logpipe.cassandra import Replication, Store
     from logpipe.config.connections import CassandraConnection
 
     conn = CassandraConnection(contact_points=CONTACT_POINTS, keyspace=name)
     with Store(conn, consistency="ONE") as store:
         if tutorial_table:
-            for statement in schema_statements(name, Replication(factor=1))[:2]:
-                store.session.execute(SimpleStatement(statement), timeout=60.0)
+            make_table(store, name, 2)
         else:
             store.apply_schema(name, Replication(factor=1))
     try:

@@ -341,9 +341,9 @@ def row_sequences(
 ) -> Counter[int]:
     """Sequence numbers of the rows of one source (with repeats).
 
-    Read at LOCAL_QUORUM, the level kafka2cassandra writes at: on a cluster a replica may
-    lack rows the others took (a node killed while a write to it was in flight, with no
-    hint for it), and a read at ONE answered by that replica misses them until repair.
+    Read at LOCAL_QUORUM, the level kafka2cassandra writes at: on a cluster where a node
+    was killed, one replica may lack rows the others took, and a read at ONE answered by
+    that replica misses them until hints or repair bring them.
     Retried a few times: on a loaded two-core machine a connection may time out.
     """
     for attempt in range(attempts):

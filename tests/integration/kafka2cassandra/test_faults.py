@@ -41,8 +41,9 @@ FAST = {"retry_base": 0.2, "retry_cap": 1.0, "log_id_mode": "event"}
 
 
 def fast_poller(bootstrap: str, contact: str, name: str, dlq: str, **extra: object) -> PollerThread:
-    """A poller of topic, keyspace and group ``name``, retrying quickly."""
-    return stream_poller(bootstrap, contact, name, name, name, dlq_topic=dlq, **FAST, **extra)
+    """A poller of topic, keyspace and group ``name``, retrying quickly (``extra`` may
+    override the retry settings too)."""
+    return stream_poller(bootstrap, contact, name, name, name, dlq_topic=dlq, **{**FAST, **extra})
 
 
 def admin(bootstrap: str) -> KafkaAdminClient:
@@ -116,17 +117,10 @@ def test_unwritable_dead_letter_topic_holds_only_its_partition_then_letters_are_
     produce_to(kafka_bootstrap, name, 0, [*good[:5], poison, *good[5:10]])
     # Rounds of retries 1-2 s apart, so the limit below changes between two rounds,
     # never while one round cuts the letter down step by step.
-    slow_rounds = {**FAST, "retry_base": 2.0, "retry_cap": 2.0}
     with (
         keyspace(cassandra_contact_points, name) as store,
-        stream_poller(
-            kafka_bootstrap,
-            cassandra_contact_points,
-            name,
-            name,
-            name,
-            dlq_topic=dlq,
-            **slow_rounds,
+        fast_poller(
+            kafka_bootstrap, cassandra_contact_points, name, dlq, retry_base=2.0, retry_cap=2.0
         ) as running,
     ):
         metrics = running.poller.metrics
