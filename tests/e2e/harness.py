@@ -337,16 +337,18 @@ def topic_sequences(bootstrap: str, topic: str, run: str) -> tuple[Counter[int],
 
 
 def row_sequences(
-    conn: CassandraConnection, keyspace: str, source: str, run: str, attempts: int = 5
+    conn: CassandraConnection, keyspace: str, source: str, run: str, patience: float = 150.0
 ) -> Counter[int]:
     """Sequence numbers of the rows of one source (with repeats).
 
     Read at LOCAL_QUORUM, the level kafka2cassandra writes at: on a cluster where a node
     was killed, one replica may lack rows the others took, and a read at ONE answered by
     that replica misses them until hints or repair bring them.
-    Retried a few times: on a loaded two-core machine a connection may time out.
+    Tried again for ``patience`` seconds: a node just restarted after a kill -9, on a
+    two-core machine running other tests, can be slow to answer for a while.
     """
-    for attempt in range(attempts):
+    give_up = time.monotonic() + patience
+    while True:
         try:
             seen: Counter[int] = Counter()
             with Store(
@@ -358,10 +360,9 @@ def row_sequences(
                         seen[seq] += 1
             return seen
         except Exception:
-            if attempt == attempts - 1:
+            if time.monotonic() > give_up:
                 raise
             time.sleep(3)
-    raise AssertionError("unreachable")
 
 
 @dataclass

@@ -5,7 +5,10 @@ Driver set-up that matters for speed and correctness:
 * the libev event loop when the wheel carries it (much cheaper per request than asyncore),
 * token-aware routing over DC-aware round robin, so a write goes straight to a replica,
 * protocol v5 with LZ4 (Cassandra 4+), falling back to what the node speaks,
-* a reconnection policy that notices the end of a short outage within seconds.
+* a reconnection policy that notices the end of a short outage within seconds,
+* the control connection's queries (the node list, the schema) given the request timeout,
+  not the driver's 2 s: a busy node can take longer, and one of those queries timing
+  out fails the whole connect.
 
 A node refusing the credentials or the certificate raises ``CassandraAccessDenied`` (a
 ``StoreSetupError``); everything waiting may cure stays the driver's ``NoHostAvailable``.
@@ -118,6 +121,7 @@ def open_session(
         "execution_profiles": {EXEC_PROFILE_DEFAULT: profile},
         "compression": "lz4" if _has_lz4() else True,
         "connect_timeout": connect_timeout,
+        "control_connection_timeout": request_timeout,
         # An outage of a few seconds should be noticed over in seconds, not minutes.
         "reconnection_policy": ExponentialReconnectionPolicy(0.5, 10.0),
         "executor_threads": executor_threads,

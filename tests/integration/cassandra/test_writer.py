@@ -35,6 +35,17 @@ def test_driver_speaks_v5_with_lz4_on_libev(cassandra_contact_points):
         assert store.is_up()
 
 
+def test_control_queries_get_the_request_timeout_not_the_drivers_two_seconds(
+    cassandra_contact_points,
+):
+    """The node list and schema queries of a connect wait as long as any request: with the
+    driver's 2 s default, one slow answer from a busy node failed the whole connect."""
+    conn = CassandraConnection(contact_points=cassandra_contact_points)
+    with Store(conn, request_timeout=17.0) as store:
+        assert store.cluster.control_connection_timeout == 17.0
+        assert store.cluster.control_connection._timeout == 17.0
+
+
 def test_idempotence_follows_the_log_id_mode(cassandra_contact_points, unique_name):
     ks = unique_name("idem")
     with keyspace(cassandra_contact_points, ks) as store:
