@@ -41,7 +41,7 @@ ROWS_WRITTEN = "kafka2cassandra_rows_written_total"
 class Pipeline:
     """The two daemons on one topic and keyspace of their own."""
 
-    def __init__(self, work: Path, topic: str, keyspace: str) -> None:
+    def __init__(self, work: Path, topic: str, keyspace: str, client: str) -> None:
         self.work, self.topic, self.keyspace = work, topic, keyspace
         self.log = work / "access.log"
         self.log.touch()
@@ -68,6 +68,8 @@ class Pipeline:
                 str(self.poll_port),
                 "--log-format",
                 "json",
+                "--kafka-client",
+                client,
             ],
             work / "kafka2cassandra.log",
         )
@@ -88,6 +90,8 @@ class Pipeline:
                 str(self.tail_port),
                 "--log-format",
                 "json",
+                "--kafka-client",
+                client,
             ],
             work / "logs2kafka.log",
         )
@@ -201,12 +205,13 @@ def sustain_step(pipe: Pipeline, corpus: list[bytes], rate: int, seconds: float)
     }
 
 
-def run(quick: bool, tutorial_table: bool = False) -> dict[str, Any]:
+def run(quick: bool, tutorial_table: bool = False, client: str = "kafka-python") -> dict[str, Any]:
     """The whole end-to-end section (one pass: a run is one long experiment).
 
     ``tutorial_table``: into the tutorial's table rather than the one ``schema`` makes
     (run alone, ``--tutorial-table``: how fast the pipeline goes where the node's cost per
-    row is what it was before the field columns)."""
+    row is what it was before the field columns). ``client``: the Kafka client of both
+    daemons (run alone, ``--fast``: both on confluent-kafka, the ``fast`` extra)."""
     step_seconds = 10.0 if quick else 60.0
     delay_seconds = 10.0 if quick else 30.0
     corpus = load_lines(kit.CORPUS)
@@ -214,10 +219,11 @@ def run(quick: bool, tutorial_table: bool = False) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     out: dict[str, Any] = {"step_seconds": step_seconds, "delay_seconds": delay_seconds}
     out["table"] = "tutorial" if tutorial_table else "schema"
+    out["kafka_client"] = client
     phases: list[tuple[float, str]] = []
     with kit.keyspace(kit.unique("e2e"), tutorial_table) as keyspace:
         conn = CassandraConnection(contact_points=kit.CONTACT_POINTS, keyspace=keyspace)
-        pipe = Pipeline(work, topic, keyspace)
+        pipe = Pipeline(work, topic, keyspace, client)
         sampler = kit.RssSampler(
             {"logs2kafka": pipe.tailer.pid, "kafka2cassandra": pipe.poller.pid}
         ).start()
@@ -301,5 +307,9 @@ if __name__ == "__main__":
     import json
     import sys
 
-    result = run(quick="--quick" in sys.argv, tutorial_table="--tutorial-table" in sys.argv)
+    result = run(
+        quick="--quick" in sys.argv,
+        tutorial_table="--tutorial-table" in sys.argv,
+        client="confluent" if "--fast" in sys.argv else "kafka-python",
+    )
     print(json.dumps(result, indent=2, default=str))

@@ -204,11 +204,15 @@ class ServicePair:
         """services/ctl for this pair, e.g. pair.ctl("up"), pair.ctl("stop-kafka")."""
         return run_ctl(*args, env=self.env)
 
+    def pid(self, server: str) -> int:
+        """The process id of one running server ("kafka" or "cassandra")."""
+        pidfile = Path(self.env["LOGPIPE_SERVICES_DIR"]) / server / f"{server}.pid"
+        return int(pidfile.read_text().split()[0])
+
     def kill9(self, server: str) -> int:
         """kill -9 one server ("kafka" or "cassandra"), as a crash or an OOM kill would;
         returns its pid. ``ctl("start-kafka")`` starts it again."""
-        pidfile = Path(self.env["LOGPIPE_SERVICES_DIR"]) / server / f"{server}.pid"
-        pid = int(pidfile.read_text().split()[0])
+        pid = self.pid(server)
         os.kill(pid, signal.SIGKILL)
         while Path(f"/proc/{pid}").exists() and _state(pid) != "Z":
             time.sleep(0.1)
