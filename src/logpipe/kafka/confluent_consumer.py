@@ -156,7 +156,15 @@ class ConfluentConsumer:
         waits and polls again; the client reconnects by itself).
         """
         started = time.monotonic()
-        messages = self._consumer.consume(max_records or self.settings.max_poll_records, timeout)
+        limit = max_records or self.settings.max_poll_records
+        messages = self._consumer.consume(limit, 0)
+        if not messages:
+            # Wait for the first record only, as kafka-python's poll does: consume(n, t)
+            # waits for n records or all of t, and at a low rate that held every record
+            # (and the acknowledgements served between polls) for the whole timeout.
+            first = self._consumer.poll(timeout)
+            if first is not None:
+                messages = [first, *(self._consumer.consume(limit - 1, 0) if limit > 1 else ())]
         out: list[ConsumedRecord] = []
         errors = False
         for m in messages:

@@ -3,6 +3,7 @@ real broker."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -205,3 +206,39 @@ def test_a_member_joining_takes_partitions_where_the_revoked_member_committed(
     for tp, position in a_handler.committed.items():
         taken = [r.offset for r in got[1] if r.tp == tp]
         assert (min(taken) if taken else ends[tp]) == position, (tp, position, taken[:1])
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+def test_poll_returns_once_a_record_arrives_not_at_its_timeout(
+    client, kafka_bootstrap, unique_name
+):
+    """At a low rate a poll must hand out the first record when it arrives: a poll that
+    waited for a full batch or its whole timeout would add that wait to every line's
+    delay, and hold back the acknowledgements and commits served between polls."""
+    topic, group = unique_name("prompt"), unique_name("prompt")
+    make_topic(kafka_bootstrap, topic, partitions=1)
+    produce_entries(kafka_bootstrap, topic, entries(1, sources=1))
+    consumer = open_consumer(
+        KafkaConnection(bootstrap_servers=kafka_bootstrap),
+        topic,
+        ConsumerSettings(group_id=group, client=client),
+        Recorder(),
+    )
+    try:
+        assert [r.offset for r in poll_until(consumer, 1)] == [0]
+        waits = []
+        for n in range(1, 4):
+            timer = threading.Timer(
+                0.5, produce_entries, (kafka_bootstrap, topic, entries(1, sources=1, start=n))
+            )
+            timer.start()
+            began = time.monotonic()
+            got = consumer.poll(10.0)
+            waits.append(time.monotonic() - began)
+            timer.join()
+            got += poll_until(consumer, 1 - len(got), timeout=15) if not got else []
+            assert [r.offset for r in got] == [n]
+        # The record is produced 0.5 s into each poll; well under the 10 s timeout.
+        assert max(waits) < 3.0, waits
+    finally:
+        consumer.close()
