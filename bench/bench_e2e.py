@@ -205,13 +205,20 @@ def sustain_step(pipe: Pipeline, corpus: list[bytes], rate: int, seconds: float)
     }
 
 
-def run(quick: bool, tutorial_table: bool = False, client: str = "kafka-python") -> dict[str, Any]:
+def run(
+    quick: bool,
+    tutorial_table: bool = False,
+    client: str = "kafka-python",
+    rates: list[int] | None = None,
+) -> dict[str, Any]:
     """The whole end-to-end section (one pass: a run is one long experiment).
 
     ``tutorial_table``: into the tutorial's table rather than the one ``schema`` makes
     (run alone, ``--tutorial-table``: how fast the pipeline goes where the node's cost per
     row is what it was before the field columns). ``client``: the Kafka client of both
-    daemons (run alone, ``--fast``: both on confluent-kafka, the ``fast`` extra)."""
+    daemons (run alone, ``--fast``: both on confluent-kafka, the ``fast`` extra).
+    ``rates``: the steps of the search, in place of the usual ones (run alone,
+    ``--rates 16000,18000,20000``: a closer look near a limit)."""
     step_seconds = 10.0 if quick else 60.0
     delay_seconds = 10.0 if quick else 30.0
     corpus = load_lines(kit.CORPUS)
@@ -237,7 +244,7 @@ def run(quick: bool, tutorial_table: bool = False, client: str = "kafka-python")
                     f"    p50 {step['p50_ms']} ms  p99 {step['p99_ms']} ms  max {step['max_ms']} ms"
                     f"  missing {step['missing']}"
                 )
-            out["sustain"] = search(pipe, corpus, step_seconds, quick, sampler, phases)
+            out["sustain"] = search(pipe, corpus, step_seconds, quick, sampler, phases, rates)
         finally:
             out["memory_series"] = sampler.stop()
             out["peak_rss_mb"] = pipe.stop()
@@ -257,9 +264,10 @@ def search(
     quick: bool,
     sampler: kit.RssSampler,
     phases: list[tuple[float, str]],
+    rates: list[int] | None = None,
 ) -> dict[str, Any]:
     steps: list[dict[str, Any]] = []
-    rates = [2000, 4000, 8000, 16000, 24000, 32000]
+    rates = rates or [2000, 4000, 8000, 16000, 24000, 32000]
     good, bad = 0, 0
     for rate in rates:
         step = run_step(pipe, corpus, rate, seconds, sampler, phases)
@@ -311,5 +319,8 @@ if __name__ == "__main__":
         quick="--quick" in sys.argv,
         tutorial_table="--tutorial-table" in sys.argv,
         client="confluent" if "--fast" in sys.argv else "kafka-python",
+        rates=[int(r) for r in sys.argv[sys.argv.index("--rates") + 1].split(",")]
+        if "--rates" in sys.argv
+        else None,
     )
     print(json.dumps(result, indent=2, default=str))
