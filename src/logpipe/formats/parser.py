@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from logpipe.config.settings import FORMAT, MAX_LINE_BYTES
 from logpipe.envelope import LogEntry
+from logpipe.formats import fast_envelope
 from logpipe.formats.errorlog import ErrorLogFormat
 from logpipe.formats.logformat import compile_logformat, split_request
 from logpipe.formats.presets import COMBINED, FormatSpec, resolve_format
@@ -98,6 +99,13 @@ class LineParser:
         self._fast = self.format.fast.match
         self._slow = self.format.match_slow
         self._convert = self.format.convert
+        #: (line, line id) -> (the encoded envelope, its datetime) for a line the compiled
+        #: encoder takes, else None: then ``parse`` (``logpipe.formats.fast_envelope``).
+        self.envelope: fast_envelope.Envelope = (
+            fast_envelope.combined(self.source, self.type, self.max_line_bytes)
+            if self.spec.logformat == COMBINED and self.spec.name != "error"
+            else fast_envelope.none
+        )
 
     def parse(
         self, line: bytes, truncated: bool = False, read_time: _dt.datetime | None = None

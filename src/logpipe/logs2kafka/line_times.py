@@ -50,12 +50,13 @@ class LineTimes:
         #: look-back found none.
         self._last: dict[Hashable, tuple[str | None, str | None]] = {}
 
-    def parsed(self, stream: Hashable, entry: LogEntry) -> None:
-        """``entry`` parsed: lines after it that do not parse may take its time."""
+    def parsed(self, stream: Hashable, when: str, line_id: str | None) -> None:
+        """A line parsed (its time, its id): lines after it that do not parse may take
+        its time."""
         last = self._last
         if len(last) >= MAX_STREAMS and stream not in last:
             last.clear()
-        last[stream] = (entry.datetime, entry.line_id)
+        last[stream] = (when, line_id)
 
     def unparsed(self, stream: Hashable, entry: LogEntry, token: Any, parse: _Parse) -> None:
         """``entry`` did not parse: give it the time of the parsed line before it, if any

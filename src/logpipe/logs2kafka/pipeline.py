@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from logpipe.config import settings as S
 from logpipe.envelope import LogEntry, encode
+from logpipe.formats.fast_envelope import Envelope
 from logpipe.kafka import (
     ErrorClass,
     KafkaAccessDenied,
@@ -49,6 +50,10 @@ from logpipe.retry import Backoff
 
 class Parser(Protocol):
     """What the pipeline needs from ``logpipe.formats.LineParser``."""
+
+    #: The encoded envelope and datetime of a line, straight from its bytes, or None when
+    #: ``parse`` must do it (``logpipe.formats.fast_envelope``).
+    envelope: Envelope
 
     def parse(self, line: bytes, truncated: bool = False, read_time: Any = None) -> LogEntry: ...
 
@@ -116,6 +121,7 @@ class Pipeline:
     ) -> None:
         self._producer = producer
         self._parse = parser.parse
+        self._envelope = parser.envelope
         self._times = LineTimes(lookback)
         self._key = key
         self._settings = settings
@@ -176,6 +182,19 @@ class Pipeline:
         if self._retry:  # keep the order behind lines waiting to be sent again
             self._retry.append(record)
             return
+        found = (
+            None
+            if truncated
+            else (self._envelope if route is None else route.parser.envelope)(data, line_id)
+        )
+        if found is not None and len(found[0]) <= self.max_value_bytes:
+            # the common line: parsed and encoded in one compiled call
+            value, when = found
+            record[5] = when
+            self._times.parsed(stream, when, line_id)
+            if not self._produce(value, record):
+                self._retry.append(record)
+            return
         entry = self._entry(record)
         value = encode(entry)
         if not self._produce(
@@ -194,7 +213,7 @@ class Pipeline:
         if when is not None:
             entry.datetime = when
         elif entry.parse_error is None:
-            self._times.parsed(record[4], entry)
+            self._times.parsed(record[4], entry.datetime, entry.line_id)
             record[5] = entry.datetime
         else:
             self.parse_errors += 1

@@ -33,7 +33,7 @@ def carried_times(lines: list[Line], parser: LineParser, window: int) -> list[st
         entry = parser.parse(line.data)
         entry.line_id = line.line_id
         if entry.parse_error is None:
-            times.parsed(line.file_id, entry)
+            times.parsed(line.file_id, entry.datetime, entry.line_id)
         else:
             times.unparsed(line.file_id, entry, line, parser.parse)
         out.append(entry.datetime)

@@ -13,7 +13,8 @@ import time
 import orjson
 import pytest
 
-from logpipe.envelope import LogEntry, decode
+from logpipe.envelope import LogEntry, decode, encode
+from logpipe.formats import LineParser, fast_envelope
 from logpipe.kafka import KafkaAccessDenied, RecordRefused
 from logpipe.kafka.producer import RECORD_OVERHEAD
 from logpipe.logs2kafka.fit import CUT_REASON
@@ -25,6 +26,8 @@ from tests.support.fake_producer import FakeProducer
 
 
 class FakeParser:
+    envelope = staticmethod(fast_envelope.none)  # the Python path only
+
     def parse(self, line, truncated=False, read_time=None):
         text = line.decode("utf-8", "backslashreplace")
         if text.startswith("bad"):
@@ -252,6 +255,8 @@ class ClockParser:
     """Lines ``t=<time>`` parse with that time; any other line takes a new read time
     each time it is parsed (a clock that moves between two sends)."""
 
+    envelope = staticmethod(fast_envelope.none)  # the Python path only
+
     def __init__(self):
         self.reads = 0
 
@@ -286,3 +291,31 @@ def test_unparsed_line_takes_the_time_before_it_and_keeps_it_when_sent_again():
         "2026-01-01T00:00:09+00:00"
     ]
     assert pipeline.parse_errors == 2  # a line sent again is not counted again
+
+
+def test_lines_through_the_compiled_encoder_are_sent_and_sent_again_as_parsed_lines():
+    """The real combined parser: a line its compiled encoder takes is sent as the Python
+    path would send it, lends its time to an unparsed line after it, and is sent again
+    the same after a failure; a line cut by the reader goes the Python way, flagged."""
+    parser = LineParser("combined", source="www1")
+    producer = FakeProducer()
+    metrics = Metrics()
+    pipeline = Pipeline(
+        producer, parser, b"h", PipelineSettings(), metrics, KafkaHealth(metrics), lambda _: None
+    )
+    plain = b'192.0.2.1 - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "-" "ua"'
+    assert parser.envelope(plain, "abcdef01:0") is not None
+    pipeline.submit(plain, False, 0, "abcdef01:0", "f")
+    pipeline.submit(b"junk", False, 1, "abcdef01:76", "f")
+    pipeline.submit(plain, True, 2, "abcdef01:81", "f")
+    sent = [v for v, _ in producer.sent]
+    expected = [parser.parse(plain), parser.parse(b"junk"), parser.parse(plain, True)]
+    for entry, line_id in zip(expected, ("abcdef01:0", "abcdef01:76", "abcdef01:81"), strict=True):
+        entry.line_id = line_id
+    expected[1].datetime = "2000-10-10T13:55:36-07:00"
+    assert sent == [encode(e) for e in expected]
+    producer.complete(error=RuntimeError("delivery timeout"))
+    pipeline.pump()
+    due(pipeline)
+    pipeline.pump()
+    assert [v for v, _ in producer.sent] == sent
