@@ -8,7 +8,7 @@ STAMP   := $(VENV)/.installed
 
 install: $(STAMP) kustomize system-tools
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py src/logpipe/formats/_combined.c
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev,fast]'
