@@ -25,7 +25,8 @@ except ImportError:  # no compiler where logpipe was installed: the Python parse
 #: the line is one for the Python parser.
 Envelope = Callable[[bytes, "str | None"], "tuple[bytes, str] | None"]
 
-#: Whether the compiled encoder is there (``logs2kafka`` logs it at start-up).
+#: Whether the compiled encoder is there (``logs2kafka tail`` logs it at start-up as
+#: ``compiled_encoder`` on its "following" line, for the combined format).
 AVAILABLE = _combined is not None
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from logpipe.config import settings as S
+from logpipe.formats import fast_envelope
 from logpipe.kafka import KafkaAccessDenied, Producer
 from logpipe.logs2kafka.apache_logs import Routes, declared_routes
 from logpipe.logs2kafka.checkpoint import CheckpointError, CheckpointStore
@@ -274,7 +275,13 @@ def run_tail(paths: list[str], opts: dict[str, Any]) -> int:
             raise SetupError(f"metrics port {opts.get('metrics_port')}: {exc}") from exc
         log.info(
             "following",
-            extra={"paths": list(paths), "state_dir": str(directory), "source": source},
+            extra={
+                "paths": list(paths),
+                "state_dir": str(directory),
+                "source": source,
+                # whether the common line is parsed and encoded by the compiled encoder
+                "compiled_encoder": parser.envelope is not fast_envelope.none,
+            },
         )
         try:
             return forwarder.run()

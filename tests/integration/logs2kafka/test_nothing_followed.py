@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -41,6 +42,8 @@ def test_nothing_followed_is_not_ready(tmp_path: Path, kafka_bootstrap: str, uni
     try:
         # Kafka answers: only the files are missing
         assert wait(lambda: '"shipping"' in daemon.log_text(), 30), daemon.log_text()
+        # the start-up line says the combined format's compiled encoder is in use
+        assert re.search(r'"compiled_encoder":\s*true', daemon.log_text()), daemon.log_text()
         assert wait(lambda: followed(port) == 0.0, 5), daemon.log_text()
         assert http_get(f"http://127.0.0.1:{port}/readyz")[0] == 503
         assert http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200
