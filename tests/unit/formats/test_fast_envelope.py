@@ -10,13 +10,17 @@ printable ASCII).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from logpipe.envelope import encode
 from logpipe.formats import LineParser, fast_envelope
-from tests.support.paths import DATA
+from tests.support.paths import DATA, ROOT
 
 PROPERTY = settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -42,6 +46,25 @@ def test_the_install_built_the_compiled_encoder():
     # make targets run on; without it the Python path below would be all there is.
     assert fast_envelope.AVAILABLE
     assert LineParser("combined").envelope is not fast_envelope.none
+
+
+def test_without_a_c_compiler_the_build_goes_on_without_it(tmp_path):
+    built = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "-b", tmp_path / "lib", "-t", tmp_path],
+        cwd=ROOT,
+        env={**os.environ, "CC": "false"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert built.returncode == 0, built.stderr
+    assert 'building extension "logpipe.formats._combined" failed' in built.stderr
+    assert not list((tmp_path / "lib").rglob("_combined*"))
+
+
+def test_without_the_compiled_encoder_every_line_is_left_to_the_parser(monkeypatch):
+    monkeypatch.setattr(fast_envelope, "_combined", None)
+    assert fast_envelope.combined("www1", "www_access", 65536) is fast_envelope.none
 
 
 @pytest.mark.parametrize("name", ["access-combined-real.log", "access-varied-licensed.log"])
