@@ -3,6 +3,9 @@
 Contenders, each turning a raw line (bytes) into the Kafka message value:
 
 - ``logpipe``: ``LineParser("combined").parse`` + ``envelope.encode`` (orjson).
+- ``logpipe, compiled encoder``: what logs2kafka does with a line: the parser's compiled
+  ``envelope`` (``logpipe.formats.fast_envelope``), and the above for a line it leaves
+  to the parser; unavailable where the compiled module was not built.
 - ``tutorial parse``: the tutorial forwarder's ``parse_log_line`` + ``show_entry`` +
   its second ``json.dumps`` (bench/baselines/tutorial_forwarder_parse.py).
 - ``apache-log-parser``: the PyPI package (``pip install 'logpipe[bench]'``) with the
@@ -54,6 +57,22 @@ def logpipe_contender() -> Callable[[bytes], bytes]:
     return one
 
 
+def compiled_contender() -> Callable[[bytes], bytes]:
+    from logpipe.envelope import encode
+    from logpipe.formats import LineParser, fast_envelope
+
+    if not fast_envelope.AVAILABLE:
+        raise RuntimeError("logpipe.formats._combined was not built (no C compiler)")
+    parser = LineParser("combined", source="www2")
+    envelope, parse = parser.envelope, parser.parse
+
+    def one(line: bytes) -> bytes:
+        found = envelope(line, None)
+        return found[0] if found is not None else encode(parse(line))
+
+    return one
+
+
 def tutorial_contender() -> Callable[[bytes], bytes]:
     from tutorial_forwarder_parse import forward_one
 
@@ -80,6 +99,7 @@ def apache_log_parser_contender() -> Callable[[bytes], bytes]:
 
 CONTENDERS: dict[str, Callable[[], Callable[[bytes], bytes]]] = {
     "logpipe": logpipe_contender,
+    "logpipe, compiled encoder": compiled_contender,
     "tutorial parse": tutorial_contender,
     "apache-log-parser": apache_log_parser_contender,
 }
@@ -132,7 +152,8 @@ def main() -> int:
         if "rate" not in row:
             print(f"  {name:20s} {row['unavailable']}")
             continue
-        ratio = f"  (logpipe {ours / row['rate']:.1f}x)" if name != "logpipe" and ours else ""
+        theirs = not name.startswith("logpipe")
+        ratio = f"  (logpipe {ours / row['rate']:.1f}x)" if theirs and ours else ""
         runs = ", ".join(f"{v:,.0f}" for v in row["runs"])
         print(
             f"  {name:20s} {row['rate']:>10,.0f} lines/s (CPU)  {row['wall_rate']:>10,.0f}"

@@ -136,7 +136,7 @@ def guarded(name: str, measure: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 def parse_round(ctx: Context, sizes: dict[str, int]) -> dict[str, dict[str, Any]]:
     module = optional("bench_parse")
-    names = ("logpipe", "tutorial parse", "apache-log-parser")
+    names = ("logpipe", "logpipe, compiled encoder", "tutorial parse", "apache-log-parser")
     if module is None:
         return unavailable("bench/bench_parse.py missing", *names)
     return module.run(sizes["parse"])
