@@ -103,7 +103,7 @@ class LineParser:
         #: encoder takes, else None: then ``parse`` (``logpipe.formats.fast_envelope``).
         self.envelope: fast_envelope.Envelope = (
             fast_envelope.combined(self.source, self.type, self.max_line_bytes)
-            if self.spec.logformat == COMBINED and self.spec.name != "error"
+            if self._convert is convert_combined  # the combined format, as build_format says
             else fast_envelope.none
         )
 

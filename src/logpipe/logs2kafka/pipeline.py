@@ -187,20 +187,23 @@ class Pipeline:
             if truncated
             else (self._envelope if route is None else route.parser.envelope)(data, line_id)
         )
+        value: bytes | None
         if found is not None and len(found[0]) <= self.max_value_bytes:
             # the common line: parsed and encoded in one compiled call
             value, when = found
             record[5] = when
             self._times.parsed(stream, when, line_id)
-            if not self._produce(value, record):
-                self._retry.append(record)
-            return
+        else:
+            value = self._message(record)
+        if not self._produce(value, record):
+            self._retry.append(record)
+
+    def _message(self, record: _Record) -> bytes | None:
+        """The message of a line through the Python parser, cut to the topic's limit
+        when over it (None: not even an empty line fits)."""
         entry = self._entry(record)
         value = encode(entry)
-        if not self._produce(
-            value if len(value) <= self.max_value_bytes else self._cut(entry), record
-        ):
-            self._retry.append(record)
+        return value if len(value) <= self.max_value_bytes else self._cut(entry)
 
     def _entry(self, record: _Record) -> LogEntry:
         """The envelope of a line. The first time: the line's time is noted (parsed) or
@@ -315,11 +318,7 @@ class Pipeline:
         retry = self._retry
         while retry:
             record = retry[0]
-            entry = self._entry(record)
-            value = encode(entry)
-            if not self._produce(
-                value if len(value) <= self.max_value_bytes else self._cut(entry), record
-            ):
+            if not self._produce(self._message(record), record):
                 return
             retry.popleft()
 
