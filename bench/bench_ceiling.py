@@ -14,7 +14,8 @@ Kafka Connector on Kafka Connect standalone with one task, draining the same top
 point at its jar and Kafka Connect's, else reported unavailable). Every figure: rows/s
 from the first request (or record; the connector: its first row written) to the last
 acknowledgement, CPU seconds per 10k rows (of the whole process, start-up included; the
-loader's over its warm-up rows too) and peak RSS.
+loader's over its warm-up rows too; beside it, for the connector and kafka2cassandra,
+over their writing alone) and peak RSS.
 
     .venv/bin/python bench/bench_ceiling.py --rows 50000
 """

@@ -15,6 +15,10 @@ The rows ``bench_ship.py`` does not have: what a sysadmin would run instead of u
   ``out_kafka``, once with its defaults (an inotify watcher) and once with
   ``Inotify_Watcher false`` (a stat of the file every 250 ms). It ships each line as
   the parser's fields (JSON), without the raw line.
+* Each Kafka client alone (``client_alone.py``): reads the file every 0.1 s and
+  produces each raw line with logs2kafka's producer settings, and does nothing else
+  (no parsing, no envelope, no checkpoint): the floor under any Python shipper built
+  on that client.
 * ``kcat -P -l FILE``: the raw lines of the file, produced by librdkafka with no
   parsing and no checkpoint: the client library's limit on this machine.
 
@@ -372,6 +376,48 @@ def tail_starter(client: str = "kafka-python") -> Starter:
 
 start_tail = tail_starter("kafka-python")
 
+#: The Kafka client alone (``bench/client_alone.py``): the floor under a Python shipper.
+ALONE = {"kafka-python": "kafka-python alone", "confluent": "confluent-kafka alone"}
+
+
+def client_alone_starter(client: str) -> Starter:
+    """Starts ``bench/client_alone.py`` with this client and logs2kafka's producer
+    defaults: raw lines, nothing but the client's own work."""
+    from logpipe.kafka.producer import ProducerSettings
+
+    settings = ProducerSettings()
+
+    def start(log: Path, topic: str, work: Path) -> tuple[kit.Daemon, Callable[[], None]]:
+        out = work / "client_alone.log"
+        daemon = kit.Daemon(
+            [
+                kit.BIN / "python",
+                Path(__file__).with_name("client_alone.py"),
+                client,
+                log,
+                topic,
+                kit.BOOTSTRAP,
+                "--linger-ms",
+                str(settings.linger_ms),
+                "--batch-size",
+                str(settings.batch_size),
+                "--compression",
+                settings.compression,
+            ],
+            out,
+        )
+
+        def ready() -> None:
+            deadline = time.monotonic() + 60
+            while b"ready" not in out.read_bytes():
+                if not daemon.alive() or time.monotonic() > deadline:
+                    raise RuntimeError(f"client_alone.py did not start: {out.read_text()[-2000:]}")
+                time.sleep(0.1)
+
+        return daemon, ready
+
+    return start
+
 
 RSYSLOG_CONF = """\
 # rsyslog as a sysadmin would ship an Apache log to Kafka: imfile + omkafka, raw lines.
@@ -514,6 +560,15 @@ def run(
         )
     else:
         rows[TAIL["confluent"]] = {"unavailable": "confluent-kafka not installed (logpipe[fast])"}
+    rows[ALONE["kafka-python"]] = follow(
+        "alone_kafka_python", client_alone_starter("kafka-python"), tail_file, size, offsets, topics
+    )
+    if has_confluent():
+        rows[ALONE["confluent"]] = follow(
+            "alone_confluent", client_alone_starter("confluent"), fast_file, c_size, offsets, topics
+        )
+    else:
+        rows[ALONE["confluent"]] = {"unavailable": "confluent-kafka not installed (logpipe[fast])"}
     raw = _cached(work / f"raw-{c_size}.log",
                   lambda p: kit.write_file(p, kit.repeated(corpus, c_size)))  # fmt: skip
     why = ensure_package("rsyslog")

@@ -18,10 +18,12 @@ every line it wrote must be in the shipper's fresh one-partition topic (its end
 offset); a shipper that lost lines is marked so.
 
 Contenders, started as ``bench_shippers.py`` starts them: ``logs2kafka tail`` with
-the kafka-python client and with the confluent client, rsyslog imfile+omkafka, and
-Fluent Bit (when ``LOGPIPE_BENCH_FLUENT_BIT`` points at a binary) with its default
-inotify watcher and with ``Inotify_Watcher false``. Rounds interleave them; a figure
-is the median over the rounds (RSS peak: the highest).
+the kafka-python client and with the confluent client, each Kafka client alone
+(``client_alone.py``: raw lines read every 0.1 s and produced with logs2kafka's
+producer settings, nothing else: the floor under any Python shipper on that client),
+rsyslog imfile+omkafka, and Fluent Bit (when ``LOGPIPE_BENCH_FLUENT_BIT`` points at a
+binary) with its default inotify watcher and with ``Inotify_Watcher false``. Rounds
+interleave them; a figure is the median over the rounds (RSS peak: the highest).
 
 Run alone (``make bench-steady``)::
 
@@ -58,6 +60,12 @@ def contenders() -> dict[str, shippers.Starter | str]:
     }
     out[shippers.TAIL["confluent"]] = (
         shippers.tail_starter("confluent")
+        if shippers.has_confluent()
+        else "confluent-kafka not installed (logpipe[fast])"
+    )
+    out[shippers.ALONE["kafka-python"]] = shippers.client_alone_starter("kafka-python")
+    out[shippers.ALONE["confluent"]] = (
+        shippers.client_alone_starter("confluent")
         if shippers.has_confluent()
         else "confluent-kafka not installed (logpipe[fast])"
     )

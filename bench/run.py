@@ -5,8 +5,9 @@ Components and their contenders (ours first):
 1. Parse + encode (lines/s, one core, in process): bench_parse.py.
 2. File -> Kafka (lines/s, peak RSS, CPU seconds per 100,000 lines): ``logs2kafka ship``
    and the tutorial's forwarder (bench_ship.py), ``logs2kafka tail`` with either Kafka
-   client, rsyslog imfile+omkafka, Fluent Bit (two configurations, when
-   ``LOGPIPE_BENCH_FLUENT_BIT`` names a binary) and ``kcat -P`` (bench_shippers.py).
+   client and each Kafka client alone (client_alone.py, the floor), rsyslog
+   imfile+omkafka, Fluent Bit (two configurations, when ``LOGPIPE_BENCH_FLUENT_BIT``
+   names a binary) and ``kcat -P`` (bench_shippers.py).
 3. Kafka -> Cassandra (rows/s, peak RSS): ``kafka2cassandra poll``, the tutorial's
    poller and the driver's ``execute_concurrent`` (bench_poll.py); beside the Java loader,
    the node's real ceiling, and the DataStax Kafka connector, the peer (bench_ceiling.py,
