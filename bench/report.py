@@ -293,6 +293,32 @@ def _cost_goals(results: dict[str, Any]) -> list[tuple[str, float | None, float,
     ]  # fmt: skip
 
 
+def floors(results: dict[str, Any]) -> list[str]:
+    """What each Kafka client alone costs in the same run, beside the goals of the tail
+    on it: a goal below its client's floor cannot be met by any shipper on that client."""
+    import bench_shippers
+
+    steady = (results.get("steady") or {}).get("contenders") or {}
+    parts = []
+    for client, name in bench_shippers.ALONE.items():
+        burst = _rate(results, "ship", name, "cpu_s_per_100k")
+        pct = (steady.get(name) or {}).get("cpu_pct")
+        rss = (steady.get(name) or {}).get("rss_peak_mb")
+        if burst is None and not isinstance(pct, int | float):
+            continue
+        shown = [f"{burst:.2f} CPU s per 100k lines in the burst" if burst is not None else ""]
+        if isinstance(pct, int | float):
+            shown.append(f"{pct:.2f}% of one core and {rss:.1f} MB peak RSS at the steady rate")
+        parts.append(f"{client}: " + ", ".join(x for x in shown if x))
+    if not parts:
+        return []
+    return [
+        "The floor under these goals, each Kafka client alone in this run (raw lines, no",
+        "parsing, envelope or checkpoint; `bench/client_alone.py`): " + "; ".join(parts) + ".",
+        "",
+    ]
+
+
 #: How to get the Fluent Bit the bench compares with (not packaged for Debian).
 FLUENT_BIT_BUILD = [
     "### Fluent Bit",
@@ -455,6 +481,7 @@ def document(results: dict[str, Any]) -> str:
         "",
         *goals(results),
         "",
+        *floors(results),
         "## How each figure is taken",
         "",
         "Every contender runs as a fresh process on the same data (the real Apache corpus in",

@@ -119,3 +119,18 @@ def test_an_unavailable_peer_is_a_row_that_says_why() -> None:
     assert "| Fluent Bit | unavailable: set LOGPIPE_BENCH_FLUENT_BIT |" in bench_steady.table(
         steady
     )
+
+
+def test_the_floor_of_each_client_is_reported_beside_the_goals() -> None:
+    alone = bench_shippers.ALONE
+    measured = {
+        "components": {"ship": {"contenders": {alone["confluent"]: {"cpu_s_per_100k": 0.27}}}},
+        "steady": {
+            "rate": 2000,
+            "contenders": {alone["kafka-python"]: {"cpu_pct": 4.8, "rss_peak_mb": 36.4}},
+        },
+    }
+    (line,) = [x for x in report.floors(measured) if "kafka-python" in x]
+    assert "confluent: 0.27 CPU s per 100k lines in the burst" in line
+    assert "kafka-python: 4.80% of one core and 36.4 MB peak RSS at the steady rate" in line
+    assert report.floors({}) == []
