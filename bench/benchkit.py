@@ -508,15 +508,27 @@ def machine() -> dict[str, Any]:
         "kafka": None,
         "cassandra": None,
     }
-    detail = _services_status().get("cassandra", {}).get("detail", "")
+    cassandra = _services_status().get("cassandra", {})
+    detail = cassandra.get("detail", "")
     match = re.search(r"(\d+\.\d+\.\d+)", detail)
     info["cassandra"] = match.group(1) if match else detail or None
+    info["cassandra_heap"] = _jvm_heap(cassandra.get("pid"))
     cache = Path(os.environ.get("LOGPIPE_SERVICES_CACHE", ROOT / "services" / ".cache"))
     for jar in sorted(cache.glob("kafka/lib/kafka-server-*.jar")):
         match = re.search(r"kafka-server-(\d+\.\d+\.\d+)\.jar$", jar.name)
         if match:
             info["kafka"] = match.group(1)
     return info
+
+
+def _jvm_heap(pid: Any) -> str | None:
+    """The ``-Xmx`` a running JVM was started with (the node's heap: LOGPIPE_CASSANDRA_HEAP)."""
+    try:
+        args = Path(f"/proc/{int(pid)}/cmdline").read_bytes().split(b"\0")
+    except (OSError, TypeError, ValueError):
+        return None
+    heaps = [a[4:].decode() for a in args if a.startswith(b"-Xmx")]
+    return heaps[-1] if heaps else None
 
 
 def service_pids() -> dict[str, Any]:

@@ -420,7 +420,9 @@ def _machine(results: dict[str, Any]) -> str:
     return (
         f"{m.get('cores')} cores ({m.get('cpu')}), {m.get('memory_gb')} GB memory, "
         f"Python {m.get('python')}, Apache Kafka {m.get('kafka')}, Apache Cassandra "
-        f"{m.get('cassandra')}, rsyslog {m.get('rsyslog')}, kcat {m.get('kcat')}, Fluent Bit "
+        f"{m.get('cassandra')}"
+        + (f" (heap {m['cassandra_heap']})" if m.get("cassandra_heap") else "")
+        + f", rsyslog {m.get('rsyslog')}, kcat {m.get('kcat')}, Fluent Bit "
         f"{m.get('fluent_bit') or 'not available'}; {m.get('os')}"
     )
 
