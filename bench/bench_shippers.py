@@ -337,6 +337,10 @@ def whole_file(
 TAIL = {"kafka-python": "logs2kafka tail", "confluent": "logs2kafka tail --kafka-client confluent"}
 
 
+#: Why a confluent contender is not run.
+CONFLUENT_MISSING = "confluent-kafka not installed (logpipe[fast])"
+
+
 def has_confluent() -> bool:
     """Whether the confluent client is installed (``pip install 'logpipe[fast]'``)."""
     return importlib.util.find_spec("confluent_kafka") is not None
@@ -559,7 +563,7 @@ def run(
             "l2k_tail_confluent", tail_starter("confluent"), fast_file, c_size, offsets, topics
         )
     else:
-        rows[TAIL["confluent"]] = {"unavailable": "confluent-kafka not installed (logpipe[fast])"}
+        rows[TAIL["confluent"]] = {"unavailable": CONFLUENT_MISSING}
     rows[ALONE["kafka-python"]] = follow(
         "alone_kafka_python", client_alone_starter("kafka-python"), tail_file, size, offsets, topics
     )
@@ -568,7 +572,7 @@ def run(
             "alone_confluent", client_alone_starter("confluent"), fast_file, c_size, offsets, topics
         )
     else:
-        rows[ALONE["confluent"]] = {"unavailable": "confluent-kafka not installed (logpipe[fast])"}
+        rows[ALONE["confluent"]] = {"unavailable": CONFLUENT_MISSING}
     raw = _cached(work / f"raw-{c_size}.log",
                   lambda p: kit.write_file(p, kit.repeated(corpus, c_size)))  # fmt: skip
     why = ensure_package("rsyslog")

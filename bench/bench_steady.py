@@ -61,13 +61,13 @@ def contenders() -> dict[str, shippers.Starter | str]:
     out[shippers.TAIL["confluent"]] = (
         shippers.tail_starter("confluent")
         if shippers.has_confluent()
-        else "confluent-kafka not installed (logpipe[fast])"
+        else shippers.CONFLUENT_MISSING
     )
     out[shippers.ALONE["kafka-python"]] = shippers.client_alone_starter("kafka-python")
     out[shippers.ALONE["confluent"]] = (
         shippers.client_alone_starter("confluent")
         if shippers.has_confluent()
-        else "confluent-kafka not installed (logpipe[fast])"
+        else shippers.CONFLUENT_MISSING
     )
     why = shippers.ensure_package("rsyslog")
     out["rsyslog imfile+omkafka"] = why or shippers.start_rsyslog

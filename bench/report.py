@@ -302,14 +302,17 @@ def floors(results: dict[str, Any]) -> list[str]:
     parts = []
     for client, name in bench_shippers.ALONE.items():
         burst = _rate(results, "ship", name, "cpu_s_per_100k")
-        pct = (steady.get(name) or {}).get("cpu_pct")
-        rss = (steady.get(name) or {}).get("rss_peak_mb")
-        if burst is None and not isinstance(pct, int | float):
-            continue
-        shown = [f"{burst:.2f} CPU s per 100k lines in the burst" if burst is not None else ""]
-        if isinstance(pct, int | float):
-            shown.append(f"{pct:.2f}% of one core and {rss:.1f} MB peak RSS at the steady rate")
-        parts.append(f"{client}: " + ", ".join(x for x in shown if x))
+        row = steady.get(name) or {}
+        shown = []
+        if burst is not None:
+            shown.append(f"{burst:.2f} CPU s per 100k lines in the burst")
+        if isinstance(row.get("cpu_pct"), int | float):
+            shown.append(
+                f"{row['cpu_pct']:.2f}% of one core and {row['rss_peak_mb']:.1f} MB peak RSS"
+                " at the steady rate"
+            )
+        if shown:
+            parts.append(f"{client}: " + ", ".join(shown))
     if not parts:
         return []
     return [
