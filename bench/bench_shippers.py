@@ -17,8 +17,8 @@ The rows ``bench_ship.py`` does not have: what a sysadmin would run instead of u
   the parser's fields (JSON), without the raw line.
 * Each Kafka client alone (``client_alone.py``): reads the file every 0.1 s and
   produces each raw line with logs2kafka's producer settings, and does nothing else
-  (no parsing, no envelope, no checkpoint): the floor under any Python shipper built
-  on that client.
+  (no parsing, no envelope, no checkpoint): what the client costs with nothing else
+  done per line.
 * ``kcat -P -l FILE``: the raw lines of the file, produced by librdkafka with no
   parsing and no checkpoint: the client library's limit on this machine.
 

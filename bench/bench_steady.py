@@ -20,7 +20,7 @@ offset); a shipper that lost lines is marked so.
 Contenders, started as ``bench_shippers.py`` starts them: ``logs2kafka tail`` with
 the kafka-python client and with the confluent client, each Kafka client alone
 (``client_alone.py``: raw lines read every 0.1 s and produced with logs2kafka's
-producer settings, nothing else: the floor under any Python shipper on that client),
+producer settings, nothing else: what the client costs with nothing else per line),
 rsyslog imfile+omkafka, and Fluent Bit (when ``LOGPIPE_BENCH_FLUENT_BIT`` points at a
 binary) with its default inotify watcher and with ``Inotify_Watcher false``. Rounds
 interleave them; a figure is the median over the rounds (RSS peak: the highest).

@@ -1,4 +1,4 @@
-"""The Kafka client alone following a file: the floor under any shipper built on it.
+"""The Kafka client alone following a file: what it costs with nothing else done per line.
 
 What a Python shipper cannot avoid paying whatever it does with a line: the client's
 own work to produce it and learn that it was delivered. This follower does nothing

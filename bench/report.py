@@ -295,7 +295,7 @@ def _cost_goals(results: dict[str, Any]) -> list[tuple[str, float | None, float,
 
 def floors(results: dict[str, Any]) -> list[str]:
     """What each Kafka client alone costs in the same run, beside the goals of the tail
-    on it: a goal below its client's floor cannot be met by any shipper on that client."""
+    on it: a goal below that cannot be met by a shipper using the client the same way."""
     import bench_shippers
 
     steady = (results.get("steady") or {}).get("contenders") or {}
@@ -517,8 +517,8 @@ def document(results: dict[str, Any]) -> str:
         "  `kcat`, librdkafka) run through `bench/bench_shippers.py`; all but kcat follow an",
         "  empty file that a writer then fills at full speed. Each Kafka client alone",
         "  (`bench/client_alone.py`: the file read every 0.1 s, each raw line produced with",
-        "  logs2kafka's producer settings, nothing else) is the floor under any Python",
-        "  shipper on that client. The confluent tail and client, rsyslog, Fluent Bit and",
+        "  logs2kafka's producer settings, nothing else) shows what the client itself costs.",
+        "  The confluent tail and client, rsyslog, Fluent Bit and",
         f"  kcat get {_num(sizes.get('c_ship'))} lines (the kafka-python tail and client",
         f"  {_num(sizes.get('ship'))}) so that their much shorter runs can still be timed. All",
         "  produce with lz4 and acks=all; rsyslog and kcat ship the raw line, Fluent Bit the",
