@@ -165,12 +165,27 @@ def keyspace(contact_points: str, name: str) -> Iterator[Store]:
             store.close()
 
 
-def all_logs(store: Store, name: str) -> list[str]:
-    """Every row's line (a full scan: test keyspaces are small)."""
+def all_logs(store: Store, name: str, patience: float = 60.0) -> list[str]:
+    """Every row's line (a full scan: test keyspaces are small).
+
+    Tried again for ``patience`` seconds while no host can be asked: a session that saw
+    its node go down reconnects on its own schedule, so a read right after the node came
+    back may find no host marked up yet. Any other error is raised at once.
+    """
+    from cassandra.cluster import NoHostAvailable
     from cassandra.query import SimpleStatement
 
-    rows = store.session.execute(SimpleStatement(f"SELECT log FROM {name}.logs", fetch_size=5000))
-    return [row.log for row in rows]
+    give_up = time.monotonic() + patience
+    while True:
+        try:
+            rows = store.session.execute(
+                SimpleStatement(f"SELECT log FROM {name}.logs", fetch_size=5000)
+            )
+            return [row.log for row in rows]
+        except NoHostAvailable:
+            if time.monotonic() > give_up:
+                raise
+            time.sleep(0.5)
 
 
 def count_rows(store: Store, name: str) -> int:
