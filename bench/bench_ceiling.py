@@ -15,7 +15,10 @@ point at its jar and Kafka Connect's, else reported unavailable). Every figure: 
 from the first request (or record; the connector: its first row written) to the last
 acknowledgement, CPU seconds per 10k rows (of the whole process, start-up included; the
 loader's over its warm-up rows too; beside it, for the connector and kafka2cassandra,
-over their writing alone) and peak RSS.
+over their writing alone) and peak RSS. Last, the two clients of kafka2cassandra's fast
+path each alone on the same rows: the confluent consumer draining the topic and dropping
+the records, and cassandra-driver sending the rows in batches built before its clock
+starts; their CPU while working is what those clients cost before any of ours.
 
     .venv/bin/python bench/bench_ceiling.py --rows 50000
 """
@@ -43,6 +46,10 @@ JAR = LOADER / "target" / "java-loader.jar"
 WARMUP = 20_000
 #: The peer's label in the results.
 CONNECTOR = "DataStax Kafka connector, 1 task"
+#: Each client kafka2cassandra's fast path uses, alone on the same rows (bench_poll.py's
+#: ``consumer`` and ``driver`` children): what those clients cost before any of ours.
+CONSUMER_ALONE = "confluent consumer alone (records dropped)"
+DRIVER_ALONE = "cassandra-driver alone, pre-built batches of 32"
 
 
 def build_loader() -> Path:
@@ -139,6 +146,9 @@ def run(rows: int, variants: str = "now:32,event:32", rounds: int = 1) -> dict[s
     for variant in variants.split(","):
         extra, named = bench_poll.parse_variant(variant)
         contenders[f"kafka2cassandra poll {named}"] = ("logpipe", extra)
+    if bench_poll.has_confluent():
+        contenders[CONSUMER_ALONE] = ("consumer", ["--kafka-client", "confluent"])
+    contenders[DRIVER_ALONE] = ("driver", [])
     samples: dict[str, list[dict]] = {label: [] for label in contenders}
     try:
         for _round in range(rounds):
@@ -162,7 +172,7 @@ def run(rows: int, variants: str = "now:32,event:32", rounds: int = 1) -> dict[s
                     else:
                         argv = ["--bootstrap", bootstrap, "--contact-points", contact]
                         argv += ["--topic", topic, "--keyspace", keyspace, "--rows", str(rows)]
-                        samples[label].append(bench_poll.run_child("logpipe", argv + extra))
+                        samples[label].append(bench_poll.run_child(kind, argv + extra))
                 finally:
                     store.drop_keyspace(keyspace)
     finally:

@@ -138,6 +138,90 @@ def child_ceiling(args: argparse.Namespace) -> dict:
     return {"rows": sum(1 for ok, _ in results if ok), "seconds": seconds}
 
 
+def child_consumer(args: argparse.Namespace) -> dict:
+    """The Kafka consumer alone: the topic drained through logpipe's consumer (the same
+    client, settings and records the poller gets), each record dropped. What reading the
+    records costs before anything is done with them."""
+    from logpipe.config.connections import KafkaConnection
+    from logpipe.kafka import ConsumerSettings, open_consumer
+
+    settings = ConsumerSettings(group_id=f"bench_{uuid.uuid4().hex[:8]}", client=args.kafka_client)
+    kafka = KafkaConnection(bootstrap_servers=args.bootstrap)
+    consumer = open_consumer(kafka, args.topic, settings)
+    got, first, cpu_first = 0, None, 0.0
+    deadline = time.monotonic() + args.timeout
+    while got < args.rows and time.monotonic() < deadline:
+        records = consumer.poll(0.2, max_records=settings.max_poll_records)
+        if records and first is None:
+            first, cpu_first = time.monotonic(), time.process_time()
+        got += len(records)
+    end, cpu_end = time.monotonic(), time.process_time()
+    consumer.close(timeout=5.0)
+    if first is None:
+        return {"rows": 0, "seconds": 0.0}
+    return {
+        "rows": got,
+        "seconds": end - first,
+        "cpu_seconds_writing": cpu_end - cpu_first,
+        "writing_rows": got,
+    }
+
+
+def child_driver(args: argparse.Namespace) -> dict:
+    """cassandra-driver alone: the same rows, the poller's ``INSERT ... now()``, in
+    unlogged batches of ``--batch-rows`` rows of one partition key built before the clock
+    starts (values bound the driver's way), ``--max-in-flight`` requests outstanding, no
+    Kafka. What sending the rows costs this client, whoever builds them."""
+    from cassandra import ConsistencyLevel
+    from cassandra.cluster import Cluster
+    from cassandra.query import BatchStatement, BatchType
+
+    cluster = Cluster([args.contact_points])
+    session = cluster.connect(args.keyspace)
+    insert = session.prepare(
+        "INSERT INTO logs (log_source, log_type, log_datetime, log_id, log) "
+        "VALUES (?, ?, ?, now(), ?)"
+    )
+    groups: dict[tuple[str, str], list] = {}
+    for e in corpus_entries(args.rows):
+        groups.setdefault((e.source, e.type), []).append((e.source, e.type, e.datetime, e.log))
+    batches = []
+    for rows in groups.values():
+        for start in range(0, len(rows), args.batch_rows):
+            batch = BatchStatement(BatchType.UNLOGGED, consistency_level=ConsistencyLevel.ONE)
+            for row in rows[start : start + args.batch_rows]:
+                batch.add(insert, row)
+            batches.append((batch, len(rows[start : start + args.batch_rows])))
+    room = threading.Semaphore(args.max_in_flight)
+    lock, done = threading.Lock(), threading.Event()
+    state = {"left": len(batches), "rows": 0}
+
+    def finished(_result: object, count: int, ok: bool) -> None:
+        room.release()
+        with lock:
+            state["rows"] += count if ok else 0
+            state["left"] -= 1
+            if state["left"] == 0:
+                done.set()
+
+    started, cpu_started = time.monotonic(), time.process_time()
+    for batch, count in batches:
+        room.acquire()
+        future = session.execute_async(batch)
+        future.add_callbacks(
+            finished, finished, callback_args=(count, True), errback_args=(count, False)
+        )
+    done.wait(args.timeout)
+    end, cpu_end = time.monotonic(), time.process_time()
+    cluster.shutdown()
+    return {
+        "rows": state["rows"],
+        "seconds": end - started,
+        "cpu_seconds_writing": cpu_end - cpu_started,
+        "writing_rows": state["rows"],
+    }
+
+
 def parse_variant(variant: str) -> tuple[list[str], str]:
     """``LOG_ID:BATCH_ROWS[:CLIENT]`` (``now:32``, ``now:32:confluent``) -> the child's
     arguments and the variant's label, named as ``kafka2cassandra poll``'s flags."""
@@ -157,7 +241,13 @@ def has_confluent() -> bool:
     return importlib.util.find_spec("confluent_kafka") is not None
 
 
-CHILDREN = {"logpipe": child_logpipe, "tutorial": child_tutorial, "ceiling": child_ceiling}
+CHILDREN = {
+    "logpipe": child_logpipe,
+    "tutorial": child_tutorial,
+    "ceiling": child_ceiling,
+    "consumer": child_consumer,
+    "driver": child_driver,
+}
 
 
 # --- parent ----------------------------------------------------------------------------

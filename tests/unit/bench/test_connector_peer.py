@@ -16,6 +16,7 @@ from logpipe.envelope import LogEntry, encode
 from tests.support.paths import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
+import bench_ceiling
 import bench_connector
 import report
 import run
@@ -130,3 +131,32 @@ def test_every_writer_is_a_fraction_of_the_loader_and_a_multiple_of_the_connecto
     assert any("unavailable: LOGPIPE_BENCH_CONNECTOR_JAR not set" in line for line in lines)
     ours = next(line for line in lines if "**kafka2cassandra poll**" in line)
     assert ours.endswith("| 0.32 | n/a |")
+
+
+def test_a_client_alone_is_shown_without_a_ratio_to_whole_writers() -> None:
+    contenders = {
+        report.LOADER: {"rate": 100_000.0, "cpu_s_per_10k": 0.07, "peak_rss_mb": 900.0},
+        report.CONNECTOR: {"rate": 16_000.0, "cpu_s_per_10k": 1.5, "peak_rss_mb": 700.0},
+        bench_ceiling.CONSUMER_ALONE: {
+            "rate": 400_000.0, "cpu_s_per_10k": 0.1, "cpu_s_per_10k_writing": 0.025,
+            "peak_rss_mb": 60.0,
+        },
+    }  # fmt: skip
+    lines = report.ceiling_table({"components": {"ceiling": {"contenders": contenders}}})
+    alone = next(line for line in lines if bench_ceiling.CONSUMER_ALONE in line)
+    assert alone.endswith("| - | - |") and "0.10 (0.03 while writing)" in alone
+
+
+def test_the_poll_floor_adds_both_clients_alone_and_the_pollers_start_up() -> None:
+    contenders = {
+        report.POLL_CONFLUENT: {"cpu_s_per_10k": 0.28, "cpu_s_per_10k_writing": 0.20},
+        bench_ceiling.CONSUMER_ALONE: {"cpu_s_per_10k_writing": 0.025},
+        bench_ceiling.DRIVER_ALONE: {"cpu_s_per_10k_writing": 0.055},
+    }
+    results = {"components": {"ceiling": {"contenders": contenders}}}
+    text = " ".join(report.poll_floor(results))
+    assert "confluent consumer alone 0.025 while draining" in text
+    assert "cassandra-driver alone 0.055" in text
+    assert "start-up and shutdown 0.080" in text and "0.160 together" in text
+    del contenders[bench_ceiling.DRIVER_ALONE]
+    assert report.poll_floor(results) == []
