@@ -37,6 +37,11 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "data" / "access-combined-real.log"
 SOURCES = 10
 _STAMP = re.compile(r"\[([^\]]+)\]")
+#: The poller's insert of the tutorial's columns (``--log-id now``), for the children
+#: that write the rows without it.
+INSERT_NOW = (
+    "INSERT INTO logs (log_source, log_type, log_datetime, log_id, log) VALUES (?, ?, ?, now(), ?)"
+)
 
 
 def corpus_entries(rows: int) -> list:
@@ -127,10 +132,7 @@ def child_ceiling(args: argparse.Namespace) -> dict:
     rows = [(e.source, e.type, e.datetime, e.log) for e in corpus_entries(args.rows)]
     cluster = Cluster([args.contact_points])
     session = cluster.connect(args.keyspace)
-    insert = session.prepare(
-        "INSERT INTO logs (log_source, log_type, log_datetime, log_id, log) "
-        "VALUES (?, ?, ?, now(), ?)"
-    )
+    insert = session.prepare(INSERT_NOW)
     started = time.monotonic()
     results = execute_concurrent_with_args(session, insert, rows, concurrency=256)
     seconds = time.monotonic() - started
@@ -178,20 +180,18 @@ def child_driver(args: argparse.Namespace) -> dict:
 
     cluster = Cluster([args.contact_points])
     session = cluster.connect(args.keyspace)
-    insert = session.prepare(
-        "INSERT INTO logs (log_source, log_type, log_datetime, log_id, log) "
-        "VALUES (?, ?, ?, now(), ?)"
-    )
+    insert = session.prepare(INSERT_NOW)
     groups: dict[tuple[str, str], list] = {}
     for e in corpus_entries(args.rows):
         groups.setdefault((e.source, e.type), []).append((e.source, e.type, e.datetime, e.log))
     batches = []
     for rows in groups.values():
         for start in range(0, len(rows), args.batch_rows):
+            chunk = rows[start : start + args.batch_rows]
             batch = BatchStatement(BatchType.UNLOGGED, consistency_level=ConsistencyLevel.ONE)
-            for row in rows[start : start + args.batch_rows]:
+            for row in chunk:
                 batch.add(insert, row)
-            batches.append((batch, len(rows[start : start + args.batch_rows])))
+            batches.append((batch, len(chunk)))
     room = threading.Semaphore(args.max_in_flight)
     lock, done = threading.Lock(), threading.Event()
     state = {"left": len(batches), "rows": 0}
